@@ -50,9 +50,7 @@ class Table:
         raise KeyError(name)
 
     def ddl(self) -> str:
-        cols = [
-            f"{c.name} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in self.columns
-        ]
+        cols = [f"{c.name} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in self.columns]
         cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
         body = ",\n    ".join(cols)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n)"
@@ -113,8 +111,13 @@ INTERACTIONS = Table(
         Column("position", "INTEGER", minimum=1),
         Column("value", "DOUBLE"),
         Column("policy", "VARCHAR", doc="the encoder that served the module"),
-        Column("propensity", "DOUBLE", minimum=0, maximum=1,
-               doc="probability that the logging policy showed this item at this position"),
+        Column(
+            "propensity",
+            "DOUBLE",
+            minimum=0,
+            maximum=1,
+            doc="probability that the logging policy showed this item at this position",
+        ),
     ),
     key=("event_id",),
     doc="Historical logs of the module, the input of offline evaluation.",

@@ -191,7 +191,10 @@ class Store:
         rows or the new ones, never a mix.
         """
         return self._ingest(
-            table, source, source_name=source_name, progress=progress,
+            table,
+            source,
+            source_name=source_name,
+            progress=progress,
             delete_where=(where, params or []),
         )
 
@@ -249,9 +252,7 @@ class Store:
                 f"SELECT *, row_number() OVER () AS __row FROM {relation_sql}"
             )
         except duckdb.Error as exc:
-            raise IngestError(
-                f"{name}: cannot read: {_first_line(exc)}", source=name
-            ) from None
+            raise IngestError(f"{name}: cannot read: {_first_line(exc)}", source=name) from None
         finally:
             if registered:
                 self.con.unregister(registered)
@@ -265,13 +266,15 @@ class Store:
             raise IngestError(
                 f"{name}: unknown column {unknown[0]!r} for table {table.name} "
                 f"(columns are {', '.join(table.column_names)})",
-                source=name, column=unknown[0],
+                source=name,
+                column=unknown[0],
             )
         for c in table.columns:
             if c.required and c.name not in present:
                 raise IngestError(
                     f"{name}: missing required column {c.name!r} for table {table.name}",
-                    source=name, column=c.name,
+                    source=name,
+                    column=c.name,
                 )
             if c.name not in present:
                 self.con.execute(f"ALTER TABLE {stage} ADD COLUMN {quote_ident(c.name)} VARCHAR")
@@ -280,9 +283,7 @@ class Store:
         checks = [(c, cond, why) for c in table.columns for cond, why in _problems(c)]
         if not checks:
             return
-        cases = " ".join(
-            f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(checks)
-        )
+        cases = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(checks))
         row = self.con.execute(
             f"SELECT __row, problem FROM (SELECT __row, CASE {cases} END AS problem "
             f"FROM {stage}) WHERE problem IS NOT NULL ORDER BY __row LIMIT 1"
@@ -299,7 +300,10 @@ class Store:
         raise IngestError(
             f"{name}: row {row_no}, column {column.name!r}: {why} (got {shown}); "
             "the batch was rejected and nothing was written",
-            source=name, row=row_no, column=column.name, value=value,
+            source=name,
+            row=row_no,
+            column=column.name,
+            value=value,
         )
 
     def _insert(
@@ -326,9 +330,7 @@ class Store:
         )
         try:
             unique = self.count(f"{stage}_typed")
-            join = " AND ".join(
-                f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.key
-            )
+            join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.key)
             cols = ", ".join(quote_ident(c) for c in table.column_names)
             before = self.count(table.name)
             with self.transaction():
@@ -371,16 +373,22 @@ def _problems(c: Column) -> list[tuple[str, str]]:
         out.append((f"{col} IS NULL", "a value is required"))
     typed = f"TRY_CAST({col} AS {c.sql_type})"
     kind = {
-        "BIGINT": "an integer", "INTEGER": "an integer", "DOUBLE": "a number",
-        "TIMESTAMP": "a timestamp", "BOOLEAN": "true or false", "VARCHAR": "text",
+        "BIGINT": "an integer",
+        "INTEGER": "an integer",
+        "DOUBLE": "a number",
+        "TIMESTAMP": "a timestamp",
+        "BOOLEAN": "true or false",
+        "VARCHAR": "text",
     }[c.sql_type]
     if c.sql_type != "VARCHAR":
         out.append((f"{col} IS NOT NULL AND {typed} IS NULL", f"expected {kind}"))
     if c.sql_type in _INTEGER:
-        out.append((
-            f"{col} IS NOT NULL AND TRY_CAST({col} AS DOUBLE) <> {typed}",
-            f"expected {kind}",
-        ))
+        out.append(
+            (
+                f"{col} IS NOT NULL AND TRY_CAST({col} AS DOUBLE) <> {typed}",
+                f"expected {kind}",
+            )
+        )
     if c.sql_type == "DOUBLE":
         out.append((f"isnan({typed}) OR isinf({typed})", "expected a finite number"))
     if c.minimum is not None and c.sql_type in _NUMERIC:
@@ -389,16 +397,20 @@ def _problems(c: Column) -> list[tuple[str, str]]:
         out.append((f"{typed} > {c.maximum!r}", f"must be at most {c.maximum:g}"))
     if c.allowed is not None:
         allowed = ", ".join("'" + a.replace("'", "''") + "'" for a in c.allowed)
-        out.append((
-            f"{col} IS NOT NULL AND CAST({col} AS VARCHAR) NOT IN ({allowed})",
-            f"must be one of {', '.join(c.allowed)}",
-        ))
+        out.append(
+            (
+                f"{col} IS NOT NULL AND CAST({col} AS VARCHAR) NOT IN ({allowed})",
+                f"must be one of {', '.join(c.allowed)}",
+            )
+        )
     if c.pattern is not None:
         pattern = c.pattern.replace("'", "''")
-        out.append((
-            f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), '{pattern}')",
-            f"must match {c.pattern}",
-        ))
+        out.append(
+            (
+                f"{col} IS NOT NULL AND NOT regexp_full_match(CAST({col} AS VARCHAR), '{pattern}')",
+                f"must match {c.pattern}",
+            )
+        )
     return out
 
 

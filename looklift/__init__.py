@@ -1,2 +1,3 @@
 """looklift: A/B tests of visually-similar-item recommenders, end to end."""
+
 __version__ = "0.1.0"

@@ -10,8 +10,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors its own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
 
 from looklift.console import err
 from looklift.errors import user_error_types
@@ -26,8 +30,14 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """A/B tests of visually-similar-item recommenders."""
+
+
 # Each module under looklift/commands registers its verbs with ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES = ("world",)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"looklift.commands.{_name}").register(app)
@@ -43,21 +53,21 @@ def run(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="looklift", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+    except click_exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 0
-    except click.exceptions.UsageError as exc:
+    except click_exceptions.UsageError as exc:
         hint = f" (see 'looklift {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
         if exc.ctx and not exc.ctx.parent:
             hint = " (see 'looklift --help')"
         return _fail(f"{exc.format_message()}{hint}")
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         return _fail("aborted", 130)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except click.ClickException as exc:
+    except click_exceptions.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code or 2)
     except user_error_types() as exc:  # type: ignore[misc]
         return _fail(str(exc))
