@@ -17,6 +17,7 @@ and JSON lines (``.jsonl`` / ``.ndjson`` / ``.json``).
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,11 +98,7 @@ class Store:
         if read_only and not self.path.exists():
             raise StoreError(f"database not found: {self.path}")
         if not read_only:
-            parent = self.path.parent
-            if not parent.exists():
-                raise StoreError(f"folder does not exist: {parent}")
-            if not os.access(parent, os.W_OK):
-                raise StoreError(f"cannot write to folder: {parent}")
+            ensure_writable_folder(self.path.parent, StoreError)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
@@ -135,17 +132,22 @@ class Store:
         for table in TABLES.values():
             self.con.execute(table.ddl())
 
+    def fetch_one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row of a query (the result is always consumed in full)."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
     def has_table(self, name: str) -> bool:
-        row = self.con.execute(
+        row = self.fetch_one(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()
+        )
         return bool(row and row[0])
 
     def count(self, table: str, where: str = "", params: list[Any] | None = None) -> int:
         sql = f"SELECT count(*) FROM {quote_ident(table)}"
         if where:
             sql += f" WHERE {where}"
-        row = self.con.execute(sql, params or []).fetchone()
+        row = self.fetch_one(sql, params)
         return int(row[0]) if row else 0
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
@@ -284,18 +286,18 @@ class Store:
         if not checks:
             return
         cases = " ".join(f"WHEN {cond} THEN {i}" for i, (_, cond, _) in enumerate(checks))
-        row = self.con.execute(
+        row = self.fetch_one(
             f"SELECT __row, problem FROM (SELECT __row, CASE {cases} END AS problem "
             f"FROM {stage}) WHERE problem IS NOT NULL ORDER BY __row LIMIT 1"
-        ).fetchone()
+        )
         if row is None:
             return
         row_no, idx = int(row[0]), int(row[1])
         column, _, why = checks[idx]
-        value = self.con.execute(
+        (value,) = self.fetch_one(
             f"SELECT CAST({quote_ident(column.name)} AS VARCHAR) FROM {stage} WHERE __row = ?",
             [row_no],
-        ).fetchone()[0]
+        ) or (None,)
         shown = "empty" if value is None else repr(value)
         raise IngestError(
             f"{name}: row {row_no}, column {column.name!r}: {why} (got {shown}); "
@@ -412,6 +414,17 @@ def _problems(c: Column) -> list[tuple[str, str]]:
             )
         )
     return out
+
+
+def ensure_writable_folder(folder: Path, error: type[Exception] = StoreError) -> None:
+    """Raise ``error`` unless files can be created in ``folder`` (tried, not guessed)."""
+    if not folder.is_dir():
+        raise error(f"folder does not exist: {folder}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise error(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
 
 
 def _source_name(source: Any) -> str:

@@ -20,6 +20,7 @@ from abtest.simulate.behaviour import (
     tap_probability,
 )
 from abtest.simulate.vocab import ATTRIBUTES
+from abtest.store import Store
 
 
 @dataclass(frozen=True)
@@ -174,22 +175,19 @@ class Marketplace:
         )
 
     @classmethod
-    def from_store(cls, store: object) -> Marketplace:
+    def from_store(cls, store: Store) -> Marketplace:
         """Load the world that ``looklift world`` wrote into a store."""
         from abtest.simulate.world import WorldError  # local: world imports this module
 
-        con = store.con  # type: ignore[attr-defined]
+        con = store.con
         for table in ("truth_items", "truth_users", "truth_world", "items"):
-            row = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-            ).fetchone()
-            if not row or not row[0]:
+            if not store.has_table(table):
                 raise WorldError(
-                    f"{store.path} has no simulated marketplace (table {table} is missing); "  # type: ignore[attr-defined]
+                    f"{store.path} has no simulated marketplace (table {table} is missing); "
                     "create one with 'looklift world'"
                 )
-        world = con.execute("SELECT params FROM truth_world").fetchone()
-        params = BehaviourParams.from_dict(json.loads(world[0]))
+        (params_json,) = con.execute("SELECT params FROM truth_world").fetchall()[0]
+        params = BehaviourParams.from_dict(json.loads(params_json))
         return cls.from_frames(
             con.sql("SELECT * FROM truth_items").pl(),
             con.sql("SELECT item_id, price FROM items").pl(),

@@ -38,7 +38,7 @@ from abtest.simulate.vocab import (
     PLATFORMS,
     PRICE_MEDIAN,
 )
-from abtest.store import Store, StoreError
+from abtest.store import Store, StoreError, ensure_writable_folder
 
 # How common each attribute value is in the catalog (same order as vocab).
 _VALUE_WEIGHTS: dict[str, tuple[float, ...]] = {
@@ -259,11 +259,7 @@ def draw_contact_sheet(
 # Writing it
 # ---------------------------------------------------------------------------------------
 def _check_target(db: Path, overwrite: bool) -> None:
-    parent = db.parent
-    if not parent.exists():
-        raise WorldError(f"folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise WorldError(f"cannot write to folder: {parent}")
+    ensure_writable_folder(db.parent, WorldError)
     if db.exists() and not overwrite:
         raise WorldError(f"{db} already exists; pass --overwrite to replace it with a new world")
 
