@@ -81,5 +81,6 @@ def progress() -> Iterator[Progress]:
         TimeRemainingColumn(),
         console=err,
         transient=False,
+        disable=not err.is_terminal,
     ) as p:
         yield p

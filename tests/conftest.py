@@ -25,3 +25,47 @@ def world_copy(small_world: WorldSummary, tmp_path: Path) -> Path:
     shutil.copy(small_world.db, target)
     (tmp_path / small_world.images_dir.name).symlink_to(small_world.images_dir)
     return target
+
+
+def write_toy_neighbors(
+    db: Path, encoder: str, *, k: int = 20, match: str = "category", seed: int = 0
+) -> None:
+    """Neighbors for tests, built from the simulator's truth (never do this in looklift itself).
+
+    ``match="category"`` recommends random items of the same category;
+    ``match="colour"`` prefers same category *and* colour (a better encoder);
+    ``match="random"`` ignores the item entirely (a bad one).
+    """
+    import numpy as np
+    import polars as pl
+
+    from abtest.simulate.marketplace import Marketplace
+    from abtest.store import Store
+
+    rng = np.random.default_rng(seed)
+    with Store(db) as store:
+        market = Marketplace.from_store(store)
+        frames = []
+        for i in range(market.n_items):
+            if match == "random":
+                score = rng.random(market.n_items)
+            else:
+                score = (market.codes[:, 0] == market.codes[i, 0]) * 2.0 + rng.random(
+                    market.n_items
+                )
+                if match == "colour":
+                    score += (market.codes[:, 1] == market.codes[i, 1]) * 1.0
+            score[i] = -np.inf
+            top = np.argsort(-score, kind="stable")[:k]
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "encoder": encoder,
+                        "item_id": market.item_ids[i],
+                        "rank": np.arange(1, k + 1, dtype=np.int32),
+                        "neighbor_id": market.item_ids[top],
+                        "score": score[top],
+                    }
+                )
+            )
+        store.replace_rows("neighbors", pl.concat(frames), where="encoder = ?", params=[encoder])

@@ -1,0 +1,192 @@
+"""Shared machinery of the traffic and history simulators: who views what, when,
+which module they are served, and the events that follow.
+
+Everything is vectorised over a day's views. A day's random stream is derived
+from (seed, stream, day), so a day's traffic does not depend on the days
+before it or on how many days are simulated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from abtest.simulate.marketplace import Marketplace
+from abtest.store import Store
+
+DAY_OF_WEEK = (0.92, 0.88, 0.90, 0.95, 1.05, 1.22, 1.18)
+"""Relative traffic Monday..Sunday: weekends are busier in C2C marketplaces."""
+
+VIEWS_PER_ACTIVITY = 0.4
+"""Module views per day per unit of a user's activity level."""
+
+LAST_VIEW_SECOND = 86_400 - 2_000
+"""Views stop a little before midnight so that the taps and purchases they lead to
+(at most ~32 minutes later) fall on the same day: a day's events stay in that day."""
+
+
+@dataclass(frozen=True)
+class Views:
+    """One day's item views: who, which item, when (seconds since the day's start)."""
+
+    user_idx: np.ndarray
+    source_idx: np.ndarray
+    seconds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_idx)
+
+    def take(self, mask: np.ndarray) -> Views:
+        return Views(self.user_idx[mask], self.source_idx[mask], self.seconds[mask])
+
+
+def day_rng(seed: int, stream: int, day: dt.date) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, day.toordinal()])
+
+
+def draw_views(
+    market: Marketplace,
+    rng: np.random.Generator,
+    day: dt.date,
+    *,
+    traffic: float = 1.0,
+    user_rate: np.ndarray | None = None,
+) -> Views:
+    """Each user's item views on ``day``: Poisson in their activity × day-of-week.
+
+    ``user_rate`` (views per day per user) overrides the activity-based rate,
+    e.g. for bots.
+    """
+    rate = (
+        user_rate
+        if user_rate is not None
+        else market.activity * VIEWS_PER_ACTIVITY * traffic * DAY_OF_WEEK[day.weekday()]
+    )
+    counts = rng.poisson(rate)
+    user_idx = np.repeat(np.arange(market.n_users), counts)
+    source_idx = market.sample_views(rng, user_idx)
+    # More traffic in the evening: a mixture of a flat day and an evening bump.
+    evening = rng.random(len(user_idx)) < 0.5
+    seconds = np.where(
+        evening,
+        np.clip(rng.normal(20.5 * 3600, 2.0 * 3600, len(user_idx)), 0, LAST_VIEW_SECOND),
+        rng.uniform(0, LAST_VIEW_SECOND, len(user_idx)),
+    ).astype(np.int64)
+    order = np.argsort(seconds, kind="stable")
+    return Views(user_idx[order], source_idx[order], seconds[order])
+
+
+def neighbor_matrix(store: Store, market: Marketplace, encoder: str, k: int) -> np.ndarray:
+    """The top-``k`` neighbours of every item as item row indices (n_items, k); -1 pads."""
+    frame = store.query(
+        "SELECT item_id, neighbor_id, rank FROM neighbors WHERE encoder = ? AND rank <= ? "
+        "ORDER BY item_id, rank",
+        [encoder, k],
+    )
+    if frame.is_empty():
+        known = store.query("SELECT DISTINCT encoder FROM neighbors ORDER BY 1")["encoder"]
+        raise KeyError(
+            f"no neighbors for encoder {encoder!r} (known: {', '.join(known) or 'none'})"
+        )
+    out = np.full((market.n_items, k), -1, dtype=np.int64)
+    rows = market.item_index(frame["item_id"].to_numpy())
+    cols = frame["rank"].to_numpy() - 1
+    out[rows, cols] = market.item_index(frame["neighbor_id"].to_numpy())
+    return out
+
+
+def module_events(
+    market: Marketplace,
+    rng: np.random.Generator,
+    day: dt.date,
+    views: Views,
+    recs: np.ndarray,
+    *,
+    id_prefix: str,
+    extra: dict[str, np.ndarray] | None = None,
+    organic: bool = True,
+) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """Impressions, taps and purchases for modules showing ``recs`` (n_views, k) item rows.
+
+    ``extra`` holds per-impression columns (same shape as ``recs``), e.g. the
+    logged propensity, copied onto each impression and the events it led to.
+    Returns the events and per-view expected taps and purchases (the truth).
+    With ``organic``, purchases of the viewed item itself are added too: they
+    do not depend on the module, like purchases through search or the item page.
+    """
+    n, k = recs.shape
+    shown = recs >= 0
+    safe = np.where(shown, recs, 0)
+    p_tap, p_buy = market.module_probabilities(views.user_idx, views.source_idx, safe)
+    p_tap = np.where(shown, p_tap, 0.0)
+    tapped = rng.random((n, k)) < p_tap
+    purchased = tapped & (rng.random((n, k)) < p_buy)
+    organic_rate = market.params.organic_purchase if organic else 0.0
+    bought_directly = rng.random(n) < organic_rate
+
+    base = np.datetime64(dt.datetime.combine(day, dt.time()), "s")
+    view_ts = base + views.seconds.astype("timedelta64[s]")
+    tap_delay = rng.integers(2, 90, (n, k)).astype("timedelta64[s]")
+    buy_delay = rng.integers(60, 1800, (n, k)).astype("timedelta64[s]")
+
+    parts = []
+    for kind, mask, delay in (
+        ("impression", shown, None),
+        ("tap", tapped, tap_delay),
+        ("purchase", purchased, None),
+    ):
+        r, c = np.nonzero(mask)
+        ts = view_ts[r]
+        if kind == "tap":
+            ts = ts + delay[r, c]
+        elif kind == "purchase":
+            ts = ts + tap_delay[r, c] + buy_delay[r, c]
+        item = market.item_ids[recs[r, c]]
+        frame = {
+            "ts": ts.astype("datetime64[us]"),
+            "user_idx": views.user_idx[r],
+            "event_type": np.full(len(r), kind),
+            "item_id": item,
+            "source_item_id": market.item_ids[views.source_idx[r]],
+            "position": (c + 1).astype(np.int32),
+            "value": market.price[recs[r, c]] if kind == "purchase" else np.full(len(r), np.nan),
+        }
+        for name, values in (extra or {}).items():
+            frame[name] = values[r, c]
+        parts.append(pl.DataFrame(frame))
+    r = np.flatnonzero(bought_directly)
+    organic_frame = {
+        "ts": (view_ts[r] + rng.integers(30, 900, len(r)).astype("timedelta64[s]")).astype(
+            "datetime64[us]"
+        ),
+        "user_idx": views.user_idx[r],
+        "event_type": np.full(len(r), "purchase"),
+        "item_id": market.item_ids[views.source_idx[r]],
+        "source_item_id": np.full(len(r), None, dtype=object),
+        "position": np.full(len(r), None, dtype=object),
+        "value": market.price[views.source_idx[r]],
+    }
+    for name in extra or {}:
+        organic_frame[name] = np.full(len(r), None, dtype=object)
+    parts.append(
+        pl.DataFrame(organic_frame).cast(
+            {"source_item_id": pl.Int64, "position": pl.Int32}
+            | {name: parts[0].schema[name] for name in extra or {}}
+        )
+    )
+    events = pl.concat(parts, how="vertical_relaxed").sort("ts", "user_idx", maintain_order=True)
+    day_tag = day.strftime("%Y%m%d")
+    events = events.with_columns(
+        event_id=pl.format("{}-{}-{}", pl.lit(id_prefix), pl.lit(day_tag), pl.int_range(pl.len())),
+        user_id=pl.Series(market.user_ids)[events["user_idx"]],
+        value=pl.col("value").fill_nan(None),
+    ).drop("user_idx")
+    expected = {
+        "taps": p_tap.sum(axis=1),
+        "purchases": (p_tap * p_buy).sum(axis=1) + organic_rate,
+        "impressions": shown.sum(axis=1).astype(np.float64),
+    }
+    return events, expected
