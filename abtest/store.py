@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,13 +192,8 @@ class Store:
         Used to rewrite one encoder's neighbors: readers see either the old
         rows or the new ones, never a mix.
         """
-        return self._ingest(
-            table,
-            source,
-            source_name=source_name,
-            progress=progress,
-            delete_where=(where, params or []),
-        )
+        batch = Batch(table, source, source_name, replace_where=where, replace_params=params)
+        return self.ingest_many([batch], progress=progress)[0]
 
     def ingest(
         self,
@@ -215,33 +210,54 @@ class Store:
         source, row (1-based, in file order) and column of the first bad value;
         in that case nothing is written.
         """
-        return self._ingest(table, source, source_name=source_name, progress=progress)
+        return self.ingest_many([Batch(table, source, source_name)], progress=progress)[0]
 
-    def _ingest(
-        self,
-        table_name: str,
-        source: Any,
-        *,
-        source_name: str | None,
-        progress: ProgressCallback | None,
-        delete_where: tuple[str, list[Any]] | None = None,
-    ) -> IngestReport:
-        if table_name not in TABLES:
-            raise IngestError(
-                f"unknown table {table_name!r}; tables are {', '.join(TABLES)}",
-                source=source_name or "?",
-            )
-        table = TABLES[table_name]
-        name = source_name or _source_name(source)
-        stage = "__looklift_stage"
-        self._stage(source, name, stage)
+    def ingest_many(
+        self, batches: Sequence[Batch], *, progress: ProgressCallback | None = None
+    ) -> list[IngestReport]:
+        """Validate every batch, then write them all in one transaction.
+
+        Either every batch is stored (each idempotently) or, on any error, none.
+        """
+        prepared: list[_Prepared] = []
         try:
-            self._check_columns(table, stage, name)
-            rows_read = self.count(stage)
-            self._validate(table, stage, name)
-            return self._insert(table, stage, name, rows_read, progress, delete_where)
+            for i, batch in enumerate(batches):
+                prepared.append(self._prepare(batch, f"__looklift_stage{i}"))
+            with self.transaction():
+                return [self._insert(p, progress) for p in prepared]
         finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+            for i in range(len(batches)):
+                self.con.execute(f"DROP TABLE IF EXISTS __looklift_stage{i}")
+                self.con.execute(f"DROP TABLE IF EXISTS __looklift_stage{i}_typed")
+
+    def _prepare(self, batch: Batch, stage: str) -> _Prepared:
+        """Stage, check and deduplicate one batch in temporary tables; write nothing."""
+        name = batch.source_name or _source_name(batch.source)
+        if batch.table not in TABLES:
+            raise IngestError(
+                f"unknown table {batch.table!r}; tables are {', '.join(TABLES)}", source=name
+            )
+        table = TABLES[batch.table]
+        self._stage(batch.source, name, stage)
+        self._check_columns(table, stage, name)
+        rows_read = self.count(stage)
+        self._validate(table, stage, name)
+        key = ", ".join(quote_ident(k) for k in table.key)
+        casts = ", ".join(
+            f"CAST({quote_ident(c.name)} AS {c.sql_type}) AS {quote_ident(c.name)}"
+            for c in table.columns
+        )
+        # One row per key within the batch (the first in file order), typed and
+        # numbered 1..n so that it can be inserted in chunks.
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {stage}_typed AS "
+            f"SELECT *, row_number() OVER (ORDER BY __row) AS __n FROM ("
+            f"SELECT {casts}, __row FROM {stage} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY __row) = 1)"
+        )
+        return _Prepared(
+            batch, table, f"{stage}_typed", name, rows_read, self.count(f"{stage}_typed")
+        )
 
     def _stage(self, source: Any, name: str, stage: str) -> None:
         """Copy the source into a temporary table with its row number, ``__row``."""
@@ -308,63 +324,62 @@ class Store:
             value=value,
         )
 
-    def _insert(
-        self,
-        table: Table,
-        stage: str,
-        name: str,
-        rows_read: int,
-        progress: ProgressCallback | None,
-        delete_where: tuple[str, list[Any]] | None,
-    ) -> IngestReport:
-        key = ", ".join(quote_ident(k) for k in table.key)
-        casts = ", ".join(
-            f"CAST({quote_ident(c.name)} AS {c.sql_type}) AS {quote_ident(c.name)}"
-            for c in table.columns
-        )
-        # One row per key within the batch (the first in file order), typed and
-        # numbered 1..n so that it can be inserted in chunks.
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {stage}_typed AS "
-            f"SELECT *, row_number() OVER (ORDER BY __row) AS __n FROM ("
-            f"SELECT {casts}, __row FROM {stage} "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY __row) = 1)"
-        )
-        try:
-            unique = self.count(f"{stage}_typed")
-            join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in table.key)
-            cols = ", ".join(quote_ident(c) for c in table.column_names)
-            before = self.count(table.name)
-            with self.transaction():
-                if delete_where is not None:
-                    where, params = delete_where
-                    self.con.execute(f"DELETE FROM {quote_ident(table.name)} WHERE {where}", params)
-                    before = self.count(table.name)
-                done = 0
-                if progress:
-                    progress(0, unique)
-                for lo in range(0, max(unique, 1), INGEST_CHUNK_ROWS):
-                    self.con.execute(
-                        f"INSERT INTO {quote_ident(table.name)} ({cols}) "
-                        f"SELECT {cols} FROM {stage}_typed s WHERE s.__n > ? AND s.__n <= ? "
-                        f"AND NOT EXISTS (SELECT 1 FROM {quote_ident(table.name)} t "
-                        f"WHERE {join})",
-                        [lo, lo + INGEST_CHUNK_ROWS],
-                    )
-                    done = min(unique, lo + INGEST_CHUNK_ROWS)
-                    if progress:
-                        progress(done, unique)
-                inserted = self.count(table.name) - before
-        finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {stage}_typed")
+    def _insert(self, p: _Prepared, progress: ProgressCallback | None) -> IngestReport:
+        """Insert a prepared batch, in chunks, inside the caller's transaction."""
+        target = quote_ident(p.table.name)
+        if p.batch.replace_where is not None:
+            self.con.execute(
+                f"DELETE FROM {target} WHERE {p.batch.replace_where}",
+                list(p.batch.replace_params or []),
+            )
+        join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in p.table.key)
+        cols = ", ".join(quote_ident(c) for c in p.table.column_names)
+        before = self.count(p.table.name)
+        if progress:
+            progress(0, p.unique)
+        for lo in range(0, max(p.unique, 1), INGEST_CHUNK_ROWS):
+            self.con.execute(
+                f"INSERT INTO {target} ({cols}) "
+                f"SELECT {cols} FROM {p.typed} s WHERE s.__n > ? AND s.__n <= ? "
+                f"AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})",
+                [lo, lo + INGEST_CHUNK_ROWS],
+            )
+            if progress:
+                progress(min(p.unique, lo + INGEST_CHUNK_ROWS), p.unique)
+        inserted = self.count(p.table.name) - before
         return IngestReport(
-            table=table.name,
-            source=name,
-            rows_read=rows_read,
+            table=p.table.name,
+            source=p.name,
+            rows_read=p.rows_read,
             inserted=inserted,
-            duplicates_in_batch=rows_read - unique,
-            already_stored=unique - inserted,
+            duplicates_in_batch=p.rows_read - p.unique,
+            already_stored=p.unique - inserted,
         )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One source for one table, as part of an atomic :meth:`Store.ingest_many`.
+
+    With ``replace_where``, the rows of ``table`` matching it are deleted in the
+    same transaction, before the batch is inserted.
+    """
+
+    table: str
+    source: Any
+    source_name: str | None = None
+    replace_where: str | None = None
+    replace_params: Sequence[Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    batch: Batch
+    table: Table
+    typed: str
+    name: str
+    rows_read: int
+    unique: int
 
 
 def _problems(c: Column) -> list[tuple[str, str]]:

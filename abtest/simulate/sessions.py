@@ -108,6 +108,7 @@ def module_events(
     id_prefix: str,
     extra: dict[str, np.ndarray] | None = None,
     organic: bool = True,
+    probabilities: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
     """Impressions, taps and purchases for modules showing ``recs`` (n_views, k) item rows.
 
@@ -116,11 +117,15 @@ def module_events(
     Returns the events and per-view expected taps and purchases (the truth).
     With ``organic``, purchases of the viewed item itself are added too: they
     do not depend on the module, like purchases through search or the item page.
+    ``probabilities`` (P(tap), P(purchase | tap), each (n_views, k)) replaces
+    the behaviour model's, e.g. for bots or a novelty effect.
     """
     n, k = recs.shape
     shown = recs >= 0
-    safe = np.where(shown, recs, 0)
-    p_tap, p_buy = market.module_probabilities(views.user_idx, views.source_idx, safe)
+    if probabilities is None:
+        safe = np.where(shown, recs, 0)
+        probabilities = market.module_probabilities(views.user_idx, views.source_idx, safe)
+    p_tap, p_buy = probabilities
     p_tap = np.where(shown, p_tap, 0.0)
     tapped = rng.random((n, k)) < p_tap
     purchased = tapped & (rng.random((n, k)) < p_buy)

@@ -274,3 +274,22 @@ def test_a_process_killed_mid_ingest_leaves_the_database_as_it_was(tmp_path: Pat
         assert table_snapshot(store, "events") == before
         report = store.ingest("events", batch)  # and the batch can simply be replayed
         assert report.inserted == 100_000
+
+
+def test_ingest_many_writes_all_tables_or_none(store: Store) -> None:
+    from abtest.store import Batch
+
+    exposures = pl.DataFrame(
+        {
+            "experiment": ["x", "x"],
+            "variant": ["a", "b"],
+            "user_id": ["u1", "u2"],
+            "ts": [dt.datetime(2026, 3, 2)] * 2,
+        }
+    )
+    bad_events = events_frame(10).with_columns(pl.lit(None, pl.Utf8).alias("user_id"))
+    with pytest.raises(IngestError, match="column 'user_id': a value is required"):
+        store.ingest_many([Batch("exposures", exposures), Batch("events", bad_events)])
+    assert store.count("exposures") == 0 and store.count("events") == 0
+    reports = store.ingest_many([Batch("exposures", exposures), Batch("events", events_frame(10))])
+    assert [r.inserted for r in reports] == [2, 10]
