@@ -6,6 +6,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum, StrEnum
@@ -24,7 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-out = Console(soft_wrap=True)
+# Tables keep their columns when piped to a file or a CI log (rich would use 80).
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
 
 

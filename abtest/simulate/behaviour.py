@@ -40,7 +40,7 @@ class BehaviourParams:
     purchase_relevance: float = 1.0
     purchase_taste: float = 0.5
     purchase_price: float = 0.5
-    organic_purchase: float = 0.004
+    organic_purchase: float = 0.02
     """Probability that viewing an item ends in buying it directly, without the module."""
 
     def to_dict(self) -> dict[str, object]:

@@ -1,0 +1,156 @@
+"""``looklift simulate``: run an experiment on the simulated marketplace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from looklift.console import OutputFormat, out, print_json, progress, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "simulate",
+        help="Simulate an experiment's traffic on the marketplace: users are bucketed by the "
+        "real assignment code and served their variant's neighbors; the behaviour model turns "
+        "that into impressions, taps and purchases. Writes events and exposures, and records "
+        "each variant's true expected rates in truth_experiments.",
+    )(simulate)
+
+
+def _parse_drops(values: list[str]) -> dict[str, float]:
+    from abtest.simulate.traffic import SimulationError
+
+    drops = {}
+    for value in values:
+        name, sep, share = value.partition("=")
+        try:
+            drops[name] = float(share)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise SimulationError(
+                f"--drop-exposures takes VARIANT=SHARE, e.g. treatment=0.1 (got {value!r})"
+            )
+    return drops
+
+
+def simulate(
+    file: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    db: Annotated[Path, typer.Option(help="DuckDB file with a world and neighbors.")] = Path(
+        "looklift.duckdb"
+    ),
+    days: Annotated[
+        int | None, typer.Option(help="Days to simulate (default: the spec's schedule).")
+    ] = None,
+    users: Annotated[
+        int | None, typer.Option(help="Simulate only the first M users (default: all).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the traffic.")] = 0,
+    pre_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days of pre-period traffic before the start, for CUPED "
+            "(default: the spec's cuped_pre_period_days)."
+        ),
+    ] = None,
+    novelty: Annotated[
+        float, typer.Option(help="Day-one extra tap rate of arms with a new encoder (0.2 = +20%).")
+    ] = 0.0,
+    novelty_half_life: Annotated[float, typer.Option(help="Days for the novelty to halve.")] = 3.0,
+    bots: Annotated[int, typer.Option(help="Bot users with extreme activity to add.")] = 0,
+    drop_exposures: Annotated[
+        list[str] | None,
+        typer.Option(help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost."),
+    ] = None,
+    duplicate_events: Annotated[
+        float, typer.Option(help="Fault: share of events delivered twice (same event_id).")
+    ] = 0.0,
+    late_events: Annotated[
+        float, typer.Option(help="Fault: share of taps/purchases logged up to 2 days late.")
+    ] = 0.0,
+    aa: Annotated[
+        bool, typer.Option("--aa", help="Serve the control encoder in every arm.")
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option(help="Replace an earlier simulation of this experiment.")
+    ] = False,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    from abtest.simulate.traffic import SimulationError, TrafficConfig, simulate_traffic
+    from abtest.spec import load_spec
+
+    config = TrafficConfig(
+        days=days,
+        users=users,
+        seed=seed,
+        pre_days=pre_days,
+        novelty=novelty,
+        novelty_half_life=novelty_half_life,
+        bots=bots,
+        drop_exposures=_parse_drops(drop_exposures or []),
+        duplicate_events=duplicate_events,
+        late_events=late_events,
+        aa=aa,
+    )
+    config.validate()
+    spec = load_spec(file)
+    if not db.exists():
+        raise SimulationError(f"database not found: {db} (create one with 'looklift world')")
+    with progress() as bar:
+        task = bar.add_task(f"simulating {spec.key}", total=None)
+        summary = simulate_traffic(
+            str(db),
+            spec,
+            config,
+            replace=replace,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if format is OutputFormat.json:
+        print_json(summary)
+        return
+    control = summary.truth[0]
+    rows = []
+    for t in summary.truth:
+        lift = "" if t is control else f"{t.tap_rate / control.tap_rate - 1:+.1%}"
+        rows.append(
+            (
+                t.variant,
+                t.encoder,
+                f"{summary.exposed[t.variant]:,}",
+                f"{t.tap_rate:.3%}",
+                lift,
+                f"{t.purchases_per_user:.3f}",
+                f"{t.purchase_conversion:.2%}",
+                f"{t.revenue_per_user:.2f}",
+            )
+        )
+    out.print(
+        table(
+            f"{summary.experiment}: {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}"
+            + (f" (+{summary.pre_days} pre-period days)" if summary.pre_days else ""),
+            [
+                "variant",
+                "encoder",
+                "exposed users",
+                "true tap rate",
+                "true lift",
+                "true purchases/user",
+                "true conversion",
+                "true revenue/user",
+            ],
+            rows,
+        )
+    )
+    out.print(
+        f"{summary.events_written:,} events and {summary.exposures_written:,} exposures written"
+        + (
+            f"; {summary.duplicates_skipped:,} duplicated events skipped"
+            if summary.duplicates_skipped
+            else ""
+        )
+    )
