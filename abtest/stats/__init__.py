@@ -1,0 +1,68 @@
+"""looklift's statistics engine: sufficient statistics in, frozen results out.
+
+Pure numbers (numpy, scipy, statsmodels): no SQL, no I/O, no DataFrames. The
+analyzer runs a ``GROUP BY variant`` that returns a few sums per variant, wraps
+them in the dataclasses below, and calls:
+
+- :func:`compare` for one metric, treatment versus control: absolute effect and
+  relative lift with intervals and p-values (Welch t, z, or always-valid
+  sequential), for means, proportions, ratios (delta method) and CUPED;
+- :func:`srm_test` for the health of the traffic split;
+- :func:`adjust_comparisons` / :func:`adjust_pvalues` across metrics and variants;
+- :func:`power`, :func:`mde`, :func:`sample_size` to plan the next experiment.
+
+Invalid inputs raise :class:`StatsInputError`; degenerate data give results with
+a ``message``. :func:`compare_arrays` with :class:`MomentArrays` is the vectorised
+form of :func:`compare` for many segments, days or simulations at once.
+
+Example::
+
+    from abtest.stats import ProportionStats, compare
+    result = compare(ProportionStats(10_000, 420), ProportionStats(10_000, 480))
+    result.relative.estimate, result.relative.ci, result.relative.p_value
+"""
+
+from abtest.stats.compare import MetricType, Stats, compare, compare_arrays
+from abtest.stats.errors import StatsInputError
+from abtest.stats.inference import ContrastArrays, EffectArrays
+from abtest.stats.moments import (
+    CupedMeanStats,
+    CupedRatioStats,
+    MeanStats,
+    MomentArrays,
+    ProportionStats,
+    RatioStats,
+)
+from abtest.stats.multiple import adjust_comparisons, adjust_pvalues
+from abtest.stats.power import mde, power, sample_size
+from abtest.stats.results import Comparison, Effect, PowerResult, PValueAdjustment, SrmResult
+from abtest.stats.sequential import DEFAULT_TUNING
+from abtest.stats.srm import srm_test
+
+__all__ = [
+    "DEFAULT_TUNING",
+    "Comparison",
+    "ContrastArrays",
+    "CupedMeanStats",
+    "CupedRatioStats",
+    "Effect",
+    "EffectArrays",
+    "MeanStats",
+    "MetricType",
+    "MomentArrays",
+    "PValueAdjustment",
+    "PowerResult",
+    "ProportionStats",
+    "RatioStats",
+    "SrmResult",
+    "Stats",
+    "StatsInputError",
+    "adjust_comparisons",
+    "adjust_pvalues",
+    "compare",
+    "compare_arrays",
+    "mde",
+    "power",
+    "sample_size",
+    "srm_test",
+]
