@@ -37,7 +37,7 @@ def _root() -> None:
 
 
 # Each module under looklift/commands registers its verbs with ``register(app)``.
-COMMAND_MODULES = ("world", "history", "simulate", "demo")
+COMMAND_MODULES = ("world", "history", "simulate", "analyze", "demo")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"looklift.commands.{_name}").register(app)

@@ -1,0 +1,251 @@
+"""What an analysis returns: frozen results that render as a terminal table,
+convert to a polars DataFrame and to JSON, and show as HTML in Jupyter.
+
+Reports read these objects; they never recompute statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from abtest.stats import Comparison, SrmResult
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric as the spec defines it, and how its values read."""
+
+    name: str
+    group: str  # primary | secondary | guardrail
+    kind: str  # mean | proportion | ratio
+    metric_type: str  # what the engine computed: ... | cuped_mean | cuped_ratio
+    direction: str  # higher_is_better | lower_is_better
+    description: str
+    percent: bool
+    """Whether values read best as percentages (proportions, and ratios of counts)."""
+    cap: float | None
+    """The winsorization cap applied to each user's value, if any."""
+
+
+@dataclass(frozen=True)
+class VariantValue:
+    """One metric's value in one variant."""
+
+    metric: str
+    variant: str
+    users: int
+    value: float
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One treatment variant against the control on one metric."""
+
+    metric: str
+    group: str
+    variant: str
+    control: str
+    comparison: Comparison
+    p_adjusted: float
+    significant: bool
+    verdict: str
+    """``better``, ``worse``, ``inconclusive`` or ``undefined`` (see ``comparison.message``)."""
+    guardrail_breached: bool
+
+
+@dataclass(frozen=True)
+class DailyPoint:
+    """The cumulative comparison at the end of one day (users and events so far)."""
+
+    metric: str
+    variant: str
+    day: dt.date
+    control_users: int
+    treatment_users: int
+    control_value: float
+    treatment_value: float
+    lift: float
+    lift_low: float
+    lift_high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class SegmentPoint:
+    """The comparison within one segment (e.g. platform = ios)."""
+
+    segment: str
+    value: str
+    metric: str
+    variant: str
+    control_users: int
+    treatment_users: int
+    control_value: float
+    treatment_value: float
+    lift: float
+    lift_low: float
+    lift_high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class ExposureDay:
+    """New and cumulative exposed users of a variant on one day."""
+
+    day: dt.date
+    variant: str
+    new_users: int
+    cumulative_users: int
+
+
+@dataclass(frozen=True)
+class Health:
+    """Can the experiment be trusted? Split, exposures over time, anomalies."""
+
+    srm: SrmResult
+    users: dict[str, int]
+    mixed_users: int
+    """Users exposed to more than one variant: excluded from the analysis."""
+    exposures_per_day: tuple[ExposureDay, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one-line answer for the analyst, with the reason."""
+
+    verdict: str  # winner | loser | no_difference | guardrail_breached | invalid
+    variant: str | None
+    headline: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything the analyzer computed for one experiment."""
+
+    experiment: str
+    description: str
+    start: dt.datetime
+    end: dt.datetime
+    as_of: dt.datetime | None
+    control: str
+    variants: tuple[str, ...]
+    weights: tuple[float, ...]
+    alpha: float
+    test: str
+    correction: str
+    cuped_days: int
+    metrics: tuple[MetricInfo, ...]
+    values: tuple[VariantValue, ...]
+    comparisons: tuple[MetricComparison, ...]
+    daily: tuple[DailyPoint, ...]
+    segments: tuple[SegmentPoint, ...]
+    health: Health
+    decision: Decision
+
+    # -- lookups ---------------------------------------------------------------------
+    def metric(self, name: str) -> MetricInfo:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def value(self, metric: str, variant: str) -> VariantValue:
+        for v in self.values:
+            if v.metric == metric and v.variant == variant:
+                return v
+        raise KeyError((metric, variant))
+
+    def comparison(self, metric: str, variant: str | None = None) -> MetricComparison:
+        for c in self.comparisons:
+            if c.metric == metric and (variant is None or c.variant == variant):
+                return c
+        raise KeyError((metric, variant))
+
+    # -- conversions ----------------------------------------------------------------
+    def to_frame(self) -> pl.DataFrame:
+        """The metric table: one row per metric and treatment variant."""
+        rows = []
+        for c in self.comparisons:
+            cmp = c.comparison
+            rows.append(
+                {
+                    "metric": c.metric,
+                    "group": c.group,
+                    "variant": c.variant,
+                    "control_value": cmp.control_mean,
+                    "treatment_value": cmp.treatment_mean,
+                    "control_users": cmp.control_n,
+                    "treatment_users": cmp.treatment_n,
+                    "absolute_effect": cmp.absolute.estimate,
+                    "absolute_ci_low": cmp.absolute.ci_low,
+                    "absolute_ci_high": cmp.absolute.ci_high,
+                    "relative_lift": cmp.relative.estimate,
+                    "relative_ci_low": cmp.relative.ci_low,
+                    "relative_ci_high": cmp.relative.ci_high,
+                    "p_value": cmp.relative.p_value,
+                    "p_adjusted": c.p_adjusted,
+                    "significant": c.significant,
+                    "verdict": c.verdict,
+                    "guardrail_breached": c.guardrail_breached,
+                    "message": cmp.message,
+                }
+            )
+        return pl.DataFrame(rows)
+
+    def daily_frame(self) -> pl.DataFrame:
+        return pl.DataFrame([dataclasses.asdict(d) for d in self.daily])
+
+    def segments_frame(self) -> pl.DataFrame:
+        return pl.DataFrame([dataclasses.asdict(s) for s in self.segments])
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    # -- display --------------------------------------------------------------------
+    def format_value(self, metric: str, value: float) -> str:
+        return format_value(self.metric(metric), value)
+
+    def __rich__(self) -> Any:
+        from abtest.analysis.render import rich_summary
+
+        return rich_summary(self)
+
+    def _repr_html_(self) -> str:
+        from abtest.analysis.render import html_table
+
+        return html_table(self)
+
+
+def format_value(info: MetricInfo, value: float) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.2%}" if info.percent else f"{value:,.3f}"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dt.datetime | dt.date):
+        return obj.isoformat()
+    return obj
+
+
+def escape(text: object) -> str:
+    return html.escape(str(text), quote=True)
