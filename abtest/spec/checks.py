@@ -1,0 +1,183 @@
+"""Checks across fields and across files, which the models alone cannot express.
+
+They read the raw YAML data defensively, so that every problem of a file is
+found in one run even when some fields do not parse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from abtest.conditions import check_condition
+from abtest.spec.errors import SpecProblem
+from abtest.spec.models import WEIGHT_TOLERANCE, ExperimentSpec
+
+PathT = tuple[str | int, ...]
+"""A field path: mapping keys and list indices, e.g. ``("variants", 1, "weight")``."""
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
+    """Cross-field checks the models cannot express alone.
+
+    They read the raw data defensively (skipping what is malformed, which the
+    models report), so that every problem of a file is found in one run even
+    when some fields do not parse.
+    """
+    out: list[tuple[PathT, str]] = []
+    raw_variants = data.get("variants")
+    variants = (
+        [v for v in raw_variants if isinstance(v, Mapping)]
+        if isinstance(raw_variants, list)
+        else []
+    )
+    names = [v.get("name") for v in variants]
+    seen: set[Any] = set()
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name in seen:
+            out.append((("variants", i, "name"), f"duplicate variant name {name!r}"))
+        seen.add(name)
+
+    weights = [v.get("weight") for v in variants]
+    given = [w is not None for w in weights]
+    if any(given) and not all(given):
+        missing = [str(v.get("name")) for v, g in zip(variants, given, strict=True) if not g]
+        out.append(
+            (
+                ("variants",),
+                f"give a weight for every variant or for none (missing: {', '.join(missing)})",
+            )
+        )
+    elif weights and all(_is_number(w) for w in weights):
+        total = math.fsum(weights)
+        if all(w == 0 for w in weights):
+            out.append((("variants",), "every weight is 0"))
+        elif abs(total - 1.0) > WEIGHT_TOLERANCE:
+            out.append(
+                (
+                    ("variants",),
+                    f"weights sum to {total:.6g}, they must sum to 1 "
+                    "(omit all weights for an equal split)",
+                )
+            )
+
+    forced = data.get("forced")
+    if isinstance(forced, Mapping) and names:
+        for unit_id, variant in forced.items():
+            if isinstance(variant, str) and variant not in names:
+                out.append(
+                    (
+                        ("forced", str(unit_id)),
+                        f"unknown variant {variant!r}; variants are {', '.join(map(str, names))}",
+                    )
+                )
+
+    targeting = data.get("targeting")
+    if isinstance(targeting, Mapping):
+        groups = data.get("saved_groups")
+        groups = groups if isinstance(groups, Mapping) else {}
+        for cpath, message in check_condition(targeting, groups):
+            out.append((("targeting", *cpath), message))
+
+    definitions = data.get("metric_definitions")
+    definitions = definitions if isinstance(definitions, Mapping) else {}
+    metrics = data.get("metrics")
+    if isinstance(metrics, Mapping):
+        placed: dict[str, str] = {}
+        for group in ("primary", "secondary", "guardrail"):
+            listed = metrics.get(group)
+            for i, name in enumerate(listed if isinstance(listed, list) else []):
+                if not isinstance(name, str):
+                    continue
+                path: PathT = ("metrics", group, i)
+                if name not in definitions:
+                    known = ", ".join(map(str, definitions)) or "none defined"
+                    out.append((path, f"unknown metric {name!r}; metric_definitions has: {known}"))
+                    continue
+                if name in placed:
+                    out.append((path, f"metric {name!r} is already listed in {placed[name]}"))
+                    continue
+                placed[name] = group
+                definition = definitions[name]
+                if (
+                    group == "guardrail"
+                    and isinstance(definition, Mapping)
+                    and (definition.get("direction") is None)
+                ):
+                    out.append(
+                        (
+                            ("metric_definitions", name, "direction"),
+                            f"guardrail metric {name!r} needs a direction "
+                            "(higher_is_better or lower_is_better)",
+                        )
+                    )
+    elif definitions and metrics is None:
+        out.append(
+            (
+                ("metrics",),
+                "metric_definitions are given but no metrics section says which are primary",
+            )
+        )
+    for name, definition in definitions.items():
+        if (
+            isinstance(definition, Mapping)
+            and "name" in definition
+            and (definition["name"] != name)
+        ):
+            out.append(
+                (
+                    ("metric_definitions", name, "name"),
+                    f"name {definition['name']!r} differs from its key {name!r}",
+                )
+            )
+    return out
+
+
+def encoder_problems(
+    spec: ExperimentSpec | Mapping[str, Any], known_encoders: Iterable[str]
+) -> list[tuple[PathT, str]]:
+    """Variants whose encoder is not among ``known_encoders`` (a spec or its raw data)."""
+    known = sorted(set(known_encoders))
+    shown = ", ".join(known) if known else "none"
+    if isinstance(spec, ExperimentSpec):
+        encoders: list[Any] = [v.encoder for v in spec.variants]
+    else:
+        raw = spec.get("variants")
+        encoders = [
+            v.get("encoder") if isinstance(v, Mapping) else None
+            for v in (raw if isinstance(raw, list) else [])
+        ]
+    return [
+        (("variants", i, "encoder"), f"unknown encoder {e!r}; known encoders: {shown}")
+        for i, e in enumerate(encoders)
+        if isinstance(e, str) and e not in known
+    ]
+
+
+def cross_spec_problems(specs: Sequence[ExperimentSpec]) -> list[SpecProblem]:
+    """Duplicate keys and overlapping namespace ranges between specs."""
+    problems: list[SpecProblem] = []
+    for j, b in enumerate(specs):
+        for a in specs[:j]:
+            a_src, b_src = a.source or a.key, b.source or b.key
+            if a.key == b.key:
+                problems.append(
+                    SpecProblem(b_src, "key", f"experiment key {b.key!r} is also used by {a_src}")
+                )
+            if a.namespace and b.namespace and a.namespace.overlaps(b.namespace):
+                problems.append(
+                    SpecProblem(
+                        b_src,
+                        "namespace.range",
+                        f"range [{b.namespace.range[0]:g}, {b.namespace.range[1]:g}) of namespace "
+                        f"{b.namespace.name!r} overlaps [{a.namespace.range[0]:g}, "
+                        f"{a.namespace.range[1]:g}) of {a.key!r} in {a_src}; experiments in one "
+                        "namespace need disjoint ranges",
+                    )
+                )
+    return problems

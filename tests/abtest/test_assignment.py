@@ -1,0 +1,359 @@
+"""Assignment: the online and batch paths agree, and forcing, holdouts and exposures work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from abtest.assignment import (
+    REASONS,
+    Assigner,
+    AssignmentError,
+    assign_batch,
+    assign_many,
+    assign_user,
+    decide_user,
+    exposure_frame,
+    exposure_row,
+    record_exposures,
+)
+from abtest.spec import ExperimentSpec, parse_spec
+from abtest.store import Store
+
+
+def spec_of(**fields: Any) -> ExperimentSpec:
+    data: dict[str, Any] = {
+        "key": "exp",
+        "variants": [
+            {"name": "control", "weight": 0.5, "encoder": "cnn-pca", "params": {"k": 10}},
+            {"name": "treatment", "weight": 0.5, "encoder": "finetuned", "params": {"k": 12}},
+        ],
+    }
+    data.update(fields)
+    return parse_spec(data)
+
+
+def random_ids(n: int, seed: int) -> list[str | None]:
+    """Ids of many shapes: hex, prefixed, numeric, long, non-ASCII, missing."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**62, n)
+    shape = rng.integers(0, 4, n)
+    out: list[str | None] = []
+    for v, s in zip(values.tolist(), shape.tolist(), strict=True):
+        if s == 0:
+            out.append(f"{v:x}")
+        elif s == 1:
+            out.append(f"user_{v % 10**8}")
+        elif s == 2:
+            out.append(str(v % 10 ** (1 + v % 12)))
+        else:
+            out.append(f"{v:x}-{v:o}-session")
+    specials = ["ünïcødé", "用户", "🙂🙃", None, "", "x" * 400, "0", " spaced id "]
+    for i, value in enumerate(specials):
+        out[i * (n // len(specials))] = value
+    return out
+
+
+def online_indices(assigner: Assigner, ids: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    index = np.empty(len(ids), dtype=np.int64)
+    reason = np.empty(len(ids), dtype=np.int64)
+    codes = {r: i for i, r in enumerate(REASONS)}
+    unit = assigner.unit
+    for i, uid in enumerate(ids):
+        d = assigner.decide({unit: uid})
+        index[i] = d.variant_index
+        reason[i] = codes[d.reason]
+    return index, reason
+
+
+def test_batch_equals_online_on_a_million_random_ids() -> None:
+    spec = spec_of(
+        seed="million",
+        hash_version=2,
+        coverage=0.85,
+        namespace={"name": "module", "range": [0.1, 0.9]},
+        variants=[
+            {"name": "a", "weight": 0.2},
+            {"name": "b", "weight": 0.3},
+            {"name": "c", "weight": 0.5},
+        ],
+    )
+    ids = random_ids(1_000_000, seed=1)
+    assigner = Assigner(spec)
+    batch = assigner.assign_batch(ids)
+    index, reason = online_indices(assigner, ids)
+    assert np.array_equal(batch.variant_index, index)
+    assert np.array_equal(batch.reason_code, reason)
+    counts = batch.reason_counts()
+    assert counts["assigned"] > 600_000 and counts["namespace"] > 150_000
+    assert counts["coverage"] > 80_000 and counts["no_unit"] == 2
+
+
+def test_batch_equals_online_with_every_feature() -> None:
+    n = 120_000
+    rng = np.random.default_rng(5)
+    ids = random_ids(n, seed=2)
+    frame = pl.DataFrame(
+        {
+            "user_id": ids,
+            "platform": pl.Series(rng.choice(["ios", "android", "web", "none"], n)).replace(
+                "none", None
+            ),
+            "age": rng.integers(10, 60, n),
+            "is_new": rng.random(n) < 0.3,
+        }
+    )
+    spec = spec_of(
+        hash_version=1,
+        coverage=0.9,
+        namespace={"name": "module", "range": [0.0, 0.8]},
+        holdout={"fraction": 0.1, "hash_version": 1},
+        targeting={
+            "platform": {"$in": ["ios", "web"]},
+            "$or": [{"age": {"$gte": 25}}, {"is_new": True}],
+        },
+        forced={ids[1]: "treatment", ids[2]: "control"},
+    )
+    assigner = Assigner(spec)
+    batch = assigner.assign_frame(frame)
+    codes = {r: i for i, r in enumerate(REASONS)}
+    decisions = [assigner.decide(row) for row in frame.iter_rows(named=True)]
+    assert batch.variant_index.tolist() == [d.variant_index for d in decisions]
+    assert batch.reason_code.tolist() == [codes[d.reason] for d in decisions]
+    online_bucket = np.array([np.nan if d.bucket is None else d.bucket for d in decisions])
+    assert np.array_equal(batch.bucket, online_bucket, equal_nan=True)
+    assert set(batch.reason_counts()) == set(REASONS)  # every path was exercised
+
+
+def test_targeting_on_one_column_and_on_the_unit_itself() -> None:
+    ids = [f"u{i}" for i in range(4000)]
+    country = ["JP", "US", None, "DE"] * 1000
+    for targeting in (
+        {"country": {"$in": ["JP", "DE"]}},
+        {"country": {"$exists": False}},
+        {"user_id": {"$regex": "7$"}},
+        {"user_id": {"$inGroup": "beta"}, "country": {"$ne": "US"}},
+    ):
+        spec = spec_of(targeting=targeting, saved_groups={"beta": ids[::3]})
+        assigner = Assigner(spec)
+        batch = assigner.assign_batch(ids, {"country": country})
+        online = [
+            (a.variant_index if (a := assigner.assign({"user_id": u, "country": c})) else -1)
+            for u, c in zip(ids, country, strict=True)
+        ]
+        assert batch.variant_index.tolist() == online
+        assert 0 < (batch.variant_index >= 0).sum() < len(ids)
+
+
+def test_integer_ids_are_assigned_like_their_text() -> None:
+    spec = spec_of(hash_version=2)
+    ints = np.arange(1, 5001, dtype=np.int64)
+    by_int = assign_batch(spec, ints)
+    by_text = assign_batch(spec, [str(i) for i in ints])
+    assert np.array_equal(by_int.variant_index, by_text.variant_index)
+    assert assign_user(spec, {"user_id": 17}) == assign_user(spec, {"user_id": "17"})
+    # targeting on the unit sees it as given: an integer stays an integer
+    targeted = Assigner(spec_of(targeting={"user_id": {"$in": [3, 5, 8]}}))
+    batch = targeted.assign_frame(pl.DataFrame({"user_id": ints[:10]}))
+    online = [targeted.assign({"user_id": int(i)}) is not None for i in ints[:10]]
+    assert batch.in_experiment.tolist() == online and sum(online) == 3
+
+
+def test_assign_user_returns_what_the_variant_serves() -> None:
+    spec = spec_of()
+    a = assign_user(spec, "some-user")
+    assert a is not None
+    variant = spec.variant(a.variant)
+    assert a.encoder == variant.encoder and a.params == variant.params
+    assert a.experiment == "exp" and a.unit_id == "some-user" and not a.forced
+    assert a.bucket is not None and 0 <= a.bucket < 1
+    assert assign_user(spec, {}) is None
+    assert decide_user(spec, {"user_id": ""}).reason == "no_unit"
+
+
+def test_the_same_unit_gets_the_same_variant_across_assigners() -> None:
+    ids = [f"u{i}" for i in range(2000)]
+    first = Assigner(spec_of(seed="s")).assign_batch(ids).variant_index
+    again = Assigner(spec_of(seed="s")).assign_batch(list(reversed(ids))).variant_index[::-1]
+    other = Assigner(spec_of(seed="t")).assign_batch(ids).variant_index
+    assert np.array_equal(first, again)
+    assert 0.4 < np.mean(first == other) < 0.6  # a new seed reshuffles
+
+
+def test_forced_units_get_their_variant_whatever_else_applies() -> None:
+    spec = spec_of(
+        coverage=0.0,
+        namespace={"name": "m", "range": [0.0, 0.01]},
+        targeting={"country": "nowhere"},
+        forced={"qa-1": "treatment"},
+    )
+    a = assign_user(spec, {"user_id": "qa-1", "country": "JP"})
+    assert a is not None and a.variant == "treatment" and a.forced and a.bucket is None
+    assert not a.exposed
+    assert assign_user(spec, {"user_id": "someone", "country": "JP"}) is None
+    # an argument adds or overrides forced units
+    b = assign_user(spec, {"user_id": "qa-1"}, forced={"qa-1": "control"})
+    assert b is not None and b.variant == "control"
+    batch = assign_batch(
+        spec, ["qa-1", "qa-2", "x"], {"country": ["JP"] * 3}, forced={"qa-2": "control"}
+    )
+    assert batch.variant_names().tolist() == ["treatment", "control", None]
+    assert batch.reasons().tolist() == ["forced", "forced", "namespace"]
+    assert not batch.exposed.any()
+
+
+def test_forcing_an_unknown_variant_is_an_error() -> None:
+    with pytest.raises(AssignmentError, match="not a variant"):
+        assign_user(spec_of(), "u1", forced={"u1": "nope"})
+
+
+def test_holdout_excludes_the_same_units_from_every_experiment_sharing_it() -> None:
+    ids = [f"user-{i}" for i in range(60_000)]
+    holdout = {"fraction": 0.05}
+    a = assign_batch(
+        spec_of(key="a", namespace={"name": "m", "range": [0, 0.5]}, holdout=holdout), ids
+    )
+    b = assign_batch(
+        spec_of(key="b", namespace={"name": "m", "range": [0.5, 1]}, holdout=holdout), ids
+    )
+    held_a = a.reason_code == REASONS.index("holdout")
+    held_b = b.reason_code == REASONS.index("holdout")
+    assert np.array_equal(held_a, held_b)  # same default seed: the namespace's
+    assert abs(held_a.mean() - 0.05) < 0.006
+    assert not (a.in_experiment & held_a).any() and not (b.in_experiment & held_b).any()
+    assert not (a.in_experiment & b.in_experiment).any()  # the namespace keeps them apart
+    # a larger fraction holds out a superset; another seed other units
+    wider = assign_batch(
+        spec_of(key="a", namespace={"name": "m", "range": [0, 0.5]}, holdout={"fraction": 0.1}), ids
+    )
+    held_wide = wider.reason_code == REASONS.index("holdout")
+    assert held_wide[held_a].all() and held_wide.sum() > 1.5 * held_a.sum()
+    other = assign_batch(spec_of(key="a", holdout={"fraction": 0.05, "seed": "other"}), ids)
+    held_other = other.reason_code == REASONS.index("holdout")
+    assert np.mean(held_other & held_a) < 0.01
+
+
+def test_holdout_is_independent_of_the_split() -> None:
+    ids = [f"u{i}" for i in range(50_000)]
+    full = assign_batch(spec_of(), ids)
+    held = assign_batch(spec_of(holdout={"fraction": 0.2}), ids)
+    kept = held.in_experiment
+    # holding out never changes anyone's variant, and the split stays balanced
+    assert np.array_equal(held.variant_index[kept], full.variant_index[kept])
+    share = np.mean(held.variant_index[kept] == 0)
+    assert abs(share - 0.5) < 4.5 * np.sqrt(0.25 / kept.sum())
+
+
+def test_assign_many_assigns_the_same_units_to_each_experiment() -> None:
+    ids = [f"u{i}" for i in range(10_000)]
+    specs = [
+        spec_of(key="one", namespace={"name": "n", "range": [0, 0.5]}),
+        spec_of(key="two", namespace={"name": "n", "range": [0.5, 1]}),
+    ]
+    result = assign_many(specs, ids)
+    assert set(result) == {"one", "two"}
+    assert not (result["one"].in_experiment & result["two"].in_experiment).any()
+    assert (result["one"].in_experiment | result["two"].in_experiment).all()
+
+
+def test_attribute_problems_are_assignment_errors() -> None:
+    spec = spec_of(targeting={"country": "JP"})
+    with pytest.raises(AssignmentError, match="reads 'country'"):
+        assign_batch(spec, ["a", "b"])
+    with pytest.raises(AssignmentError, match="reads 'country'"):
+        assign_batch(spec, ["a", "b"], pl.DataFrame({"platform": ["ios", "web"]}))
+    with pytest.raises(AssignmentError, match="must align"):
+        assign_batch(spec, ["a", "b"], {"country": ["JP"]})
+    with pytest.raises(AssignmentError, match="strings or integers"):
+        assign_batch(spec_of(), np.array([1.5]))
+    with pytest.raises(AssignmentError, match="no 'user_id' column"):
+        Assigner(spec).assign_frame(pl.DataFrame({"id": ["a"]}))
+
+
+def test_to_frame_has_one_row_per_unit() -> None:
+    spec = spec_of(coverage=0.5)
+    ids = ["a", None, "c", "d", "e", "f"]
+    frame = assign_batch(spec, ids).to_frame()
+    assert frame.columns == [
+        "experiment",
+        "user_id",
+        "variant",
+        "encoder",
+        "in_experiment",
+        "reason",
+        "bucket",
+    ]
+    assert frame.height == len(ids) and frame["user_id"].to_list() == ids
+    inside = frame.filter(pl.col("in_experiment"))
+    assert inside["variant"].null_count() == 0 and inside["bucket"].null_count() == 0
+    assert (
+        frame.filter(~pl.col("in_experiment"))["variant"].null_count()
+        == frame.height - inside.height
+    )
+
+
+def test_exposures_are_written_through_the_store(tmp_path: Path) -> None:
+    spec = spec_of(coverage=0.6, forced={"qa": "treatment"})
+    ids = [f"u{i}" for i in range(5000)] + ["qa"]
+    batch = assign_batch(spec, ids)
+    start = dt.datetime(2026, 3, 2)
+    ts = [start + dt.timedelta(minutes=i) for i in range(len(ids))]
+    frame = exposure_frame(batch, ts)
+    assert frame.columns == ["experiment", "variant", "user_id", "ts"]
+    assert frame.height == int(batch.exposed.sum()) and "qa" not in frame["user_id"].to_list()
+
+    with Store(tmp_path / "x.duckdb") as store:
+        report = record_exposures(store, batch, ts)
+        assert report.inserted == frame.height
+        assert record_exposures(store, batch, ts).inserted == 0  # replaying changes nothing
+        # a later exposure of the same users is a new row; analysis takes the first
+        later = record_exposures(store, batch, start + dt.timedelta(days=30))
+        assert later.inserted == frame.height
+        rows = store.query(
+            "SELECT variant, count(DISTINCT user_id) AS users, min(ts) AS first "
+            "FROM exposures WHERE experiment = ? GROUP BY variant ORDER BY variant",
+            ["exp"],
+        )
+    exposed = np.bincount(batch.variant_index[batch.exposed], minlength=2)
+    assert dict(zip(rows["variant"], rows["users"], strict=True)) == {
+        "control": exposed[0],
+        "treatment": exposed[1],
+    }
+    assert batch.counts()["treatment"] == exposed[1] + 1  # the forced QA unit
+    assert rows["first"].min() == start
+
+
+def test_online_exposure_row() -> None:
+    spec = spec_of(forced={"qa": "control"})
+    a = assign_user(spec, "u1")
+    assert a is not None
+    row = exposure_row(a, dt.datetime(2026, 3, 2, tzinfo=dt.UTC))
+    assert row == {
+        "experiment": "exp",
+        "variant": a.variant,
+        "user_id": "u1",
+        "ts": dt.datetime(2026, 3, 2),
+    }
+    forced = assign_user(spec, "qa")
+    assert forced is not None
+    with pytest.raises(AssignmentError, match="forced"):
+        exposure_row(forced, dt.datetime(2026, 3, 2))
+
+
+def test_online_path_takes_microseconds() -> None:
+    spec = spec_of(
+        namespace={"name": "m", "range": [0, 0.7]}, targeting={"platform": {"$in": ["ios", "web"]}}
+    )
+    assigner = Assigner(spec)
+    users = [{"user_id": f"u{i}", "platform": "ios"} for i in range(20_000)]
+    t0 = time.perf_counter()
+    for u in users:
+        assigner.assign(u)
+    per_call = (time.perf_counter() - t0) / len(users)
+    assert per_call < 200e-6  # typically about 10 microseconds

@@ -1,0 +1,204 @@
+"""``looklift assign``: a parquet of assignments, written atomically, or exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from abtest.assignment import Assigner
+from abtest.spec import load_spec
+from abtest.store import Store
+from looklift import cli
+from looklift.commands import assign
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEMO = EXAMPLES / "similar-looks.yaml"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered() -> None:
+    """Register the verb unless ``looklift.cli.COMMAND_MODULES`` already did."""
+    if "assign" not in {c.name for c in cli.app.registered_commands}:
+        assign.register(cli.app)
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 5000
+    path = tmp_path / "users.parquet"
+    pl.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "platform": rng.choice(["ios", "android", "web", "tv"], n),
+            "country": rng.choice(["JP", "US", "GB"], n),
+        }
+    ).write_parquet(path)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_assigns_every_user_like_the_library(
+    tmp_path: Path, users: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "assignments.parquet"
+    code, stdout, err = run(capsys, "assign", str(DEMO), "--users", str(users), "--out", str(out))
+    assert code == 0, err
+    assert "control" in stdout and "treatment" in stdout and "wrote" in stdout
+    result = pl.read_parquet(out)
+    assert result.columns == [
+        "experiment",
+        "user_id",
+        "variant",
+        "encoder",
+        "in_experiment",
+        "reason",
+        "bucket",
+    ]
+    frame = pl.read_parquet(users)
+    expected = Assigner(load_spec(DEMO)).assign_frame(frame).to_frame()
+    assert result.equals(expected)
+    assert set(result["reason"]) == {"assigned", "namespace", "targeting"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file
+
+
+def test_json_summary_forced_units_and_exposures(
+    tmp_path: Path, users: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "m.duckdb"
+    with Store(db) as store:
+        store.ingest(
+            "neighbors",
+            pl.DataFrame(
+                {
+                    "encoder": ["cnn-pca", "finetuned"],
+                    "item_id": [1, 1],
+                    "rank": [1, 1],
+                    "neighbor_id": [2, 2],
+                    "score": [1.0, 1.0],
+                }
+            ),
+        )
+    out = tmp_path / "a.parquet"
+    code, stdout, err = run(
+        capsys,
+        "assign",
+        str(DEMO),
+        "--users",
+        str(users),
+        "--out",
+        str(out),
+        "--db",
+        str(db),
+        "--record-exposures",
+        "--at",
+        "2026-03-03T08:00:00",
+        "--force",
+        "u1=control",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["units"] == 5000 and summary["reasons"]["forced"] == 1
+    result = pl.read_parquet(out)
+    row = result.filter(pl.col("user_id") == "u1").row(0, named=True)
+    assert row["variant"] == "control" and row["reason"] == "forced"
+    assigned = result.filter(pl.col("reason") == "assigned")
+    assert summary["exposures_recorded"] == assigned.height
+    with Store(db, read_only=True) as store:
+        exposures = store.query("SELECT * FROM exposures")
+    assert exposures.height == assigned.height
+    assert exposures["ts"].unique().to_list()[0].isoformat() == "2026-03-03T08:00:00"
+    assert "u1" not in exposures["user_id"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--force", "u1=nope"], "forced variant 'nope' for unit 'u1' is not a variant"),
+        (["--force", "u1"], "--force takes UNIT=VARIANT"),
+        (["--record-exposures"], "--record-exposures needs --db"),
+    ],
+)
+def test_user_mistakes_write_nothing(
+    tmp_path: Path,
+    users: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "a.parquet"
+    code, stdout, err = run(
+        capsys, "assign", str(DEMO), "--users", str(users), "--out", str(out), *extra
+    )
+    assert code == 2 and stdout == "" and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["users.parquet"]
+
+
+def test_users_without_the_unit_or_targeted_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_unit = tmp_path / "no_unit.parquet"
+    pl.DataFrame({"id": ["a"], "platform": ["ios"]}).write_parquet(no_unit)
+    code, _, err = run(
+        capsys, "assign", str(DEMO), "--users", str(no_unit), "--out", str(tmp_path / "a.parquet")
+    )
+    assert code == 2 and "no 'user_id' column" in err
+    no_platform = tmp_path / "no_platform.parquet"
+    pl.DataFrame({"user_id": ["a"]}).write_parquet(no_platform)
+    code, _, err = run(
+        capsys,
+        "assign",
+        str(DEMO),
+        "--users",
+        str(no_platform),
+        "--out",
+        str(tmp_path / "a.parquet"),
+    )
+    assert code == 2 and "reads 'platform'" in err
+    not_parquet = tmp_path / "users.parquet"
+    not_parquet.write_text("hello")
+    code, _, err = run(
+        capsys,
+        "assign",
+        str(DEMO),
+        "--users",
+        str(not_parquet),
+        "--out",
+        str(tmp_path / "a.parquet"),
+    )
+    assert code == 2 and "cannot read as parquet" in err
+    code, _, err = run(
+        capsys,
+        "assign",
+        str(DEMO),
+        "--users",
+        str(tmp_path / "none.parquet"),
+        "--out",
+        str(tmp_path / "a.parquet"),
+    )
+    assert code == 2 and "users file not found" in err
+    assert not (tmp_path / "a.parquet").exists()
+
+
+def test_an_invalid_spec_writes_nothing(
+    tmp_path: Path, users: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO.read_text().replace("weight: 0.5", "weight: 0.4", 1))
+    out = tmp_path / "a.parquet"
+    out.write_bytes(b"previous")
+    code, _, err = run(capsys, "assign", str(bad), "--users", str(users), "--out", str(out))
+    assert code == 2 and "weights sum to 0.9" in err
+    assert out.read_bytes() == b"previous"  # the old file is untouched

@@ -1,0 +1,150 @@
+"""``looklift validate``: a table of valid specs, or every problem and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from looklift import cli
+from looklift.commands import validate
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered() -> None:
+    """Register the verb unless ``looklift.cli.COMMAND_MODULES`` already did."""
+    if "validate" not in {c.name for c in cli.app.registered_commands}:
+        validate.register(cli.app)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli.run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_examples_are_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "validate", str(EXAMPLES / "similar-looks.yaml"), str(EXAMPLES / "three-arms.yaml")
+    )
+    assert code == 0, err
+    assert "similar-looks" in out and "similar-looks-encoders" in out
+    assert "variant treatment" in out and "finetuned" in out
+    assert "2 valid experiment specs" in out
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", str(EXAMPLES / "similar-looks.yaml"), "--format", "json")
+    assert code == 0
+    (spec,) = json.loads(out)
+    assert spec["key"] == "similar-looks" and spec["file"].endswith("similar-looks.yaml")
+    assert [v["encoder"] for v in spec["variants"]] == ["cnn-pca", "finetuned"]
+    assert spec["schedule"]["start"].startswith("2026-03-02")
+
+
+def test_a_bad_spec_exits_2_with_every_problem_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "key: x\nvariants:\n  - {name: a, weight: 0.5}\n  - {name: a, weight: 0.6}\n"
+        "schedule: {start: 2026-03-02, end: 2026-03-01}\n"
+    )
+    code, out, err = run(capsys, "validate", str(bad))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for fragment in (
+        f"{bad}:3: variants: weights sum to 1.1",
+        f"{bad}:4: variants[1].name: duplicate variant name 'a'",
+        f"{bad}:5: schedule: end",
+    ):
+        assert fragment in err
+
+
+def test_overlapping_namespaces_between_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.yaml"
+    text = (
+        (EXAMPLES / "three-arms.yaml").read_text().replace("range: [0.7, 1.0]", "range: [0.6, 1.0]")
+    )
+    other.write_text(text)
+    code, out, err = run(capsys, "validate", str(EXAMPLES / "similar-looks.yaml"), str(other))
+    assert code == 2 and out == ""
+    assert "namespace.range" in err and "overlaps" in err
+
+
+def test_yaml_syntax_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("key: x\n  variants: [\n")
+    code, _, err = run(capsys, "validate", str(bad))
+    assert code == 2 and f"{bad}:2: YAML syntax error" in err
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "file not found" in err
+
+
+def test_encoders_are_checked_against_the_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from abtest.store import Store
+
+    db = tmp_path / "m.duckdb"
+    with Store(db) as store:
+        store.ingest(
+            "neighbors",
+            pl.DataFrame(
+                {
+                    "encoder": ["cnn-pca", "siglip"],
+                    "item_id": [1, 1],
+                    "rank": [1, 1],
+                    "neighbor_id": [2, 2],
+                    "score": [1.0, 1.0],
+                }
+            ),
+        )
+    spec = EXAMPLES / "similar-looks.yaml"
+    code, _, err = run(capsys, "validate", str(spec), "--db", str(db))
+    assert code == 2
+    assert (
+        "variants[1].encoder: unknown encoder 'finetuned'; known encoders: cnn-pca, siglip" in err
+    )
+    with Store(db) as store:
+        store.ingest(
+            "neighbors",
+            pl.DataFrame(
+                {
+                    "encoder": ["finetuned"],
+                    "item_id": [1],
+                    "rank": [1],
+                    "neighbor_id": [2],
+                    "score": [1.0],
+                }
+            ),
+        )
+    code, out, err = run(capsys, "validate", str(spec), "--db", str(db))
+    assert code == 0, err
+    assert "encoders not checked" not in out
+
+
+def test_a_database_without_neighbors_or_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()
+    spec = tmp_path / "s.yaml"
+    shutil.copy(EXAMPLES / "similar-looks.yaml", spec)
+    code, _, err = run(capsys, "validate", str(spec), "--db", str(empty))
+    assert code == 2 and "has no neighbors table" in err
+    code, _, err = run(capsys, "validate", str(spec), "--db", str(tmp_path / "none.duckdb"))
+    assert code == 2 and "database not found" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.duckdb", "s.yaml"]
