@@ -37,7 +37,15 @@ def _root() -> None:
 
 
 # Each module under looklift/commands registers its verbs with ``register(app)``.
-COMMAND_MODULES = ("world", "history", "simulate", "analyze", "demo")
+COMMAND_MODULES = (
+    "world",
+    "validate",
+    "assign",
+    "history",
+    "simulate",
+    "analyze",
+    "demo",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"looklift.commands.{_name}").register(app)

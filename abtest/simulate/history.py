@@ -1,6 +1,9 @@
 """Historical logs of the "similar looks" module under a production encoder.
 
-The logging policy shows the production encoder's top-k neighbours, except in
+Two surfaces are logged for every item view.
+
+The "similar looks" module (``policy`` = the production encoder) shows the
+production encoder's top-k neighbours, except in
 a small share ``epsilon`` of views, where it shows a uniformly random ordered
 subset of the top-``pool`` candidates. Every impression carries the exact
 marginal probability that the policy shows that item at that position:
@@ -9,6 +12,12 @@ marginal probability that the policy shows that item at that position:
 
 where M is the number of candidates in the pool. That is what counterfactual
 estimators (IPS, SNIPS) need to predict another encoder's tap rate offline.
+
+Search results (``policy = "search"``) list ``search`` random items of the
+viewed item's category, as a category browse would, with propensity 1 / (M - 1)
+at every position (M items in the category). No encoder chose them, so the
+taps and purchases they earn are relevance judgments that favour neither the
+production encoder nor a challenger: the fair input of offline evaluation.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from abtest.simulate.world import WorldError
 from abtest.store import Store
 
 HISTORY_STREAM = 11
+SEARCH_POLICY = "search"
 
 
 class HistoryError(WorldError):
@@ -45,6 +55,8 @@ class HistoryConfig:
     pool: int = 20
     seed: int = 0
     traffic: float = 1.0
+    search: int = 10
+    """Search results logged per view (0: none)."""
 
     @property
     def end(self) -> dt.date:
@@ -61,6 +73,8 @@ class HistoryConfig:
             raise HistoryError(f"--pool ({self.pool}) must be at least --k ({self.k})")
         if self.traffic <= 0:
             raise HistoryError(f"--traffic must be positive (got {self.traffic})")
+        if self.search < 0:
+            raise HistoryError(f"--search must be 0 or more (got {self.search})")
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class HistorySummary:
     impressions: int
     taps: int
     purchases: int
+    search_impressions: int
+    search_taps: int
     inserted: int
     seconds: float
 
@@ -108,6 +124,30 @@ def logging_slates(
     return slates, propensity, explore
 
 
+def search_results(
+    rng: np.random.Generator, categories: np.ndarray, source_idx: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random other items of each viewed item's category, in random order (-1 pads),
+    and the propensity of each: 1 / (items in the category - 1)."""
+    results = np.full((len(source_idx), n), -1, dtype=np.int64)
+    propensity = np.zeros((len(source_idx), n))
+    source_cat = categories[source_idx]
+    for c in np.unique(source_cat):
+        rows = np.flatnonzero(source_cat == c)
+        members = np.flatnonzero(categories == c)
+        others = len(members) - 1
+        take = min(n, others)
+        if take <= 0:
+            continue
+        keys = rng.random((len(rows), len(members)))
+        keys[members[None, :] == source_idx[rows, None]] = 2.0  # never the item itself
+        chosen = np.argpartition(keys, take - 1, axis=1)[:, :take]
+        order = np.argsort(np.take_along_axis(keys, chosen, axis=1), axis=1)
+        results[rows, :take] = members[np.take_along_axis(chosen, order, axis=1)]
+        propensity[rows, :take] = 1.0 / others
+    return results, propensity
+
+
 def simulate_history(
     db: str | Store,
     config: HistoryConfig,
@@ -125,12 +165,13 @@ def simulate_history(
             candidates = neighbor_matrix(store, market, config.policy, config.pool)
         except KeyError as exc:
             raise HistoryError(f"{exc.args[0]}; run 'looklift neighbors' for it first") from None
-        where = "policy = ? AND ts >= ? AND ts < ?"
-        params = [config.policy, config.start, config.end]
+        policies = [config.policy] + ([SEARCH_POLICY] if config.search else [])
+        where = f"policy IN ({', '.join('?' for _ in policies)}) AND ts >= ? AND ts < ?"
+        params = [*policies, config.start, config.end]
         existing = store.count("interactions", where, params)
         if existing and not replace:
             raise HistoryError(
-                f"interactions already holds {existing:,} events of policy {config.policy!r} "
+                f"interactions already holds {existing:,} events of {' and '.join(policies)} "
                 f"between {config.start} and {config.end}; pass --replace to simulate them again"
             )
         frames, views, explored = [], 0, 0
@@ -152,12 +193,30 @@ def simulate_history(
                 organic=False,
             )
             frames.append(events.with_columns(policy=pl.lit(config.policy)))
+            if config.search:
+                found, search_propensity = search_results(
+                    rng, market.codes[:, 0], day_views.source_idx, config.search
+                )
+                searched, _ = module_events(
+                    market,
+                    rng,
+                    day,
+                    day_views,
+                    found,
+                    id_prefix="h-search",
+                    extra={"propensity": search_propensity},
+                    organic=False,
+                )
+                frames.append(searched.with_columns(policy=pl.lit(SEARCH_POLICY)))
             views += len(day_views)
             explored += int(explore.sum())
             if progress:
                 progress(d + 1, config.days)
         logs = pl.concat(frames)
-        counts = dict(logs.group_by("event_type").len().iter_rows())
+        counts = {
+            (policy, kind): n
+            for policy, kind, n in logs.group_by("policy", "event_type").len().iter_rows()
+        }
         report = store.replace_rows(
             "interactions",
             logs,
@@ -174,9 +233,11 @@ def simulate_history(
         end=config.end,
         views=views,
         explored_views=explored,
-        impressions=counts.get("impression", 0),
-        taps=counts.get("tap", 0),
-        purchases=counts.get("purchase", 0),
+        impressions=counts.get((config.policy, "impression"), 0),
+        taps=counts.get((config.policy, "tap"), 0),
+        purchases=counts.get((config.policy, "purchase"), 0),
+        search_impressions=counts.get((SEARCH_POLICY, "impression"), 0),
+        search_taps=counts.get((SEARCH_POLICY, "tap"), 0),
         inserted=report.inserted,
         seconds=time.perf_counter() - started,
     )

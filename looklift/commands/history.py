@@ -37,6 +37,13 @@ def history(
         float, typer.Option(help="Share of views that show a random ordering of the pool.")
     ] = 0.1,
     pool: Annotated[int, typer.Option(help="Candidates the randomisation draws from.")] = 20,
+    search: Annotated[
+        int,
+        typer.Option(
+            help="Random same-category search results logged per view, under "
+            "policy 'search': unbiased relevance judgments for offline evaluation."
+        ),
+    ] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     replace: Annotated[
         bool, typer.Option(help="Replace logs of this policy already in the date range.")
@@ -49,7 +56,14 @@ def history(
     from abtest.store import Store
 
     config = HistoryConfig(
-        policy=policy, start=start.date(), days=days, k=k, epsilon=epsilon, pool=pool, seed=seed
+        policy=policy,
+        start=start.date(),
+        days=days,
+        k=k,
+        epsilon=epsilon,
+        pool=pool,
+        seed=seed,
+        search=search,
     )
     config.validate()
     if not db.exists():
@@ -77,6 +91,8 @@ def history(
                 ("taps", f"{summary.taps:,}"),
                 ("purchases", f"{summary.purchases:,}"),
                 ("tap rate", f"{summary.tap_rate:.2%}"),
+                ("search impressions (judgments)", f"{summary.search_impressions:,}"),
+                ("search taps", f"{summary.search_taps:,}"),
                 ("events written", f"{summary.inserted:,}"),
             ],
         )

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abtest.simulate.history import HistoryConfig, HistoryError, logging_slates, simulate_history
+from abtest.simulate.history import (
+    HistoryConfig,
+    HistoryError,
+    logging_slates,
+    search_results,
+    simulate_history,
+)
 from abtest.store import Store
 from tests.conftest import write_toy_neighbors
 
@@ -54,17 +60,18 @@ def test_history_writes_sound_interactions(logged_world: Path) -> None:
     config = HistoryConfig(policy="prod", days=5, epsilon=0.2, pool=10)
     summary = simulate_history(logged_world, config)
     assert summary.views > 0 and summary.impressions == 5 * summary.views
-    assert summary.inserted == summary.impressions + summary.taps + summary.purchases
+    assert summary.search_impressions == 10 * summary.views
+    assert summary.inserted > summary.impressions + summary.taps + summary.search_impressions
     assert 0.01 < summary.tap_rate < 0.3
     with Store(logged_world, read_only=True) as store:
         checks = store.query(
             """
             SELECT
               min(propensity) AS min_p, max(propensity) AS max_p,
-              count(*) FILTER (WHERE policy <> 'prod') AS other_policy,
+              count(*) FILTER (WHERE policy NOT IN ('prod', 'search')) AS other_policy,
               min(ts) AS first, max(ts) AS last,
               count(*) FILTER (WHERE event_type = 'purchase' AND value IS NULL) AS unpriced
-            FROM interactions
+            FROM interactions WHERE policy = 'prod'
             """
         ).row(0, named=True)
         (orphan_taps,) = store.fetch_one(
@@ -101,3 +108,19 @@ def test_history_bad_input(logged_world: Path) -> None:
         simulate_history(logged_world, HistoryConfig(policy="prod", days=0))
     with pytest.raises(HistoryError, match="--pool"):
         simulate_history(logged_world, HistoryConfig(policy="prod", k=5, pool=3))
+
+
+def test_search_results_are_uniform_over_the_category() -> None:
+    rng = np.random.default_rng(3)
+    categories = np.array([0] * 6 + [1] * 30)
+    draws = 60_000
+    source = np.zeros(draws, dtype=np.int64)  # item 0, category 0: 5 other items
+    results, propensity = search_results(rng, categories, source, 3)
+    assert (results != 0).all() and (results < 6).all()
+    assert (np.sort(results, axis=1)[:, 1:] != np.sort(results, axis=1)[:, :-1]).all()
+    assert np.allclose(propensity, 1 / 5)
+    for pos in range(3):
+        freq = np.bincount(results[:, pos], minlength=6)[1:] / draws
+        assert np.abs(freq - 0.2).max() < 4.5 * np.sqrt(0.2 * 0.8 / draws)
+    small, _ = search_results(rng, categories, np.array([0]), 8)  # more asked than exist
+    assert sorted(small[0][small[0] >= 0]) == [1, 2, 3, 4, 5]
