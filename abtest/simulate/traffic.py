@@ -330,6 +330,8 @@ def simulate_traffic(
         all_users = pl.concat([users, bots])
         assignment = Assigner(spec).assign_frame(all_users)
         variant_of_user = np.asarray(assignment.variant_index)
+        # Forced QA users are served their variant but are not exposures.
+        exposable = np.asarray(assignment.exposed)
 
         fault_rng = np.random.default_rng([config.seed, FAULT_STREAM])
         drops_exposure = np.zeros(market.n_users, dtype=bool)
@@ -397,13 +399,15 @@ def simulate_traffic(
             event_frames.append(_inject_event_faults(events, config, fault_rng))
 
             if in_experiment:
-                exposed_view = (variant >= 0) & ~drops_exposure[views.user_idx]
+                exposed_view = (
+                    (variant >= 0) & exposable[views.user_idx] & ~drops_exposure[views.user_idx]
+                )
                 exposure_frames.append(
                     _first_exposures(spec, market, day, views, variant, exposed_view)
                 )
                 # Truth: every exposed user's views under every variant, drops included
                 # (a lost exposure log does not change what the user experienced).
-                in_exp = variant >= 0
+                in_exp = (variant >= 0) & exposable[views.user_idx]
                 exposed_ever[views.user_idx[in_exp]] = True
                 organic = market.params.organic_purchase
                 for v, (v_recs, v_tap, v_buy) in enumerate(per_variant):

@@ -8,8 +8,9 @@ through the scalar functions and, where one exists, the vectorised one. The
 not have are skipped with the reason. Finally, looklift and the installed
 ``growthbook`` SDK assign the same random users identically.
 
-The vector file is ``shared/growthbook-cases.json`` (MIT, from GrowthBook),
-found beside or above the repository, or at ``$GROWTHBOOK_CASES``.
+The vector file is GrowthBook's ``cases.json`` (MIT, licence beside it),
+vendored as ``tests/abtest/fixtures/growthbook-cases.json`` so that CI always
+runs it; ``$GROWTHBOOK_CASES`` points the tests at a newer copy.
 """
 
 from __future__ import annotations
@@ -36,24 +37,8 @@ from abtest.conditions import eval_condition
 from abtest.hashing import UnitIds, gb_hash, gb_hash_batch
 from abtest.spec import SpecError, parse_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _find_cases() -> Path | None:
-    candidates = [os.environ.get("GROWTHBOOK_CASES", "")]
-    candidates += [
-        str(ROOT / "shared" / "growthbook-cases.json"),
-        str(ROOT.parent / "shared" / "growthbook-cases.json"),
-    ]
-    for c in candidates:
-        if c and Path(c).is_file():
-            return Path(c)
-    return None
-
-
-CASES_PATH = _find_cases()
-if CASES_PATH is None:
-    pytest.skip("growthbook-cases.json not found (set $GROWTHBOOK_CASES)", allow_module_level=True)
+VENDORED = Path(__file__).resolve().parent / "fixtures" / "growthbook-cases.json"
+CASES_PATH = Path(os.environ.get("GROWTHBOOK_CASES") or VENDORED)
 CASES: dict[str, Any] = json.loads(CASES_PATH.read_text())
 
 

@@ -219,3 +219,12 @@ def test_bad_settings(db: Path) -> None:
     simulate_traffic(db, spec(), TrafficConfig(days=1, pre_days=0))
     with pytest.raises(SimulationError, match="pass --replace"):
         simulate_traffic(db, spec(), TrafficConfig(days=1))
+
+
+def test_forced_users_are_served_but_never_exposures(db: Path) -> None:
+    users = table(db, "SELECT user_id FROM users ORDER BY user_id")["user_id"].to_list()
+    forced = {users[0]: "treatment", users[1]: "control"}
+    simulate_traffic(db, spec(forced=forced), TrafficConfig(days=3, pre_days=0, traffic=5))
+    exposed = set(table(db, "SELECT DISTINCT user_id FROM exposures")["user_id"])
+    assert not exposed & set(forced)
+    assert table(db, f"SELECT count(*) AS n FROM events WHERE user_id = '{users[0]}'")["n"][0] > 0
