@@ -42,13 +42,15 @@ COMMAND_MODULES = (
     "validate",
     "assign",
     "history",
+    "offline-eval",
     "simulate",
     "analyze",
+    "report",
     "demo",
 )
 
 for _name in COMMAND_MODULES:
-    importlib.import_module(f"looklift.commands.{_name}").register(app)
+    importlib.import_module(f"looklift.commands.{_name.replace('-', '_')}").register(app)
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -1,0 +1,147 @@
+"""``looklift offline-eval``: compare two encoders on historical logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from looklift.console import OutputFormat, err, out, print_json, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "offline-eval",
+        help="Compare two encoders offline on historical interaction logs: nDCG@k, "
+        "precision, recall, MRR and hit rate against relevance judgments from the logs "
+        "(purchase 2, tap 1), with a paired bootstrap CI of the lift and Holm-adjusted "
+        "p-values, plus each encoder's counterfactual tap rate (IPS/SNIPS) from the logged "
+        "propensities.",
+    )(offline_eval)
+
+
+def _ks(text: str) -> list[int]:
+    from offline_eval import OfflineEvalError
+
+    try:
+        ks = [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise OfflineEvalError(f"--k takes integers like 1,3,5,10 (got {text!r})") from None
+    if not ks or any(k <= 0 for k in ks):
+        raise OfflineEvalError(f"--k values must be positive integers (got {text!r})")
+    return ks
+
+
+def _ci(low_high: tuple[float, float], signed: bool = True) -> str:
+    low, high = low_high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "—"
+    return f"[{low:+.1%}, {high:+.1%}]" if signed else f"[{low:.2%}, {high:.2%}]"
+
+
+def offline_eval(
+    db: Annotated[Path, typer.Option(help="DuckDB file with interactions and neighbors.")] = Path(
+        "looklift.duckdb"
+    ),
+    encoders: Annotated[
+        str, typer.Option(help="Two encoders A,B (B is compared with A).")
+    ] = "cnn-pca,finetuned",
+    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 1,3,5,10.")] = "1,3,5,10",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Metrics (ndcg, ndcg_burges, precision, recall, mrr, hit_rate)."),
+    ] = None,
+    judgments_from: Annotated[
+        str,
+        typer.Option(
+            help="Logging policy whose logs give the judgments; 'auto' uses "
+            "the unbiased 'search' logs when present, 'all' every log."
+        ),
+    ] = "auto",
+    start: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs from this day.")
+    ] = None,
+    end: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs before this day.")
+    ] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    from abtest.store import Store
+    from looklift.offline import run_offline_eval
+    from offline_eval import OfflineEvalError
+
+    ks = _ks(k)
+    names = [e.strip() for e in encoders.split(",") if e.strip()]
+    if not db.exists():
+        raise OfflineEvalError(f"database not found: {db}")
+    with Store(db, read_only=True) as store:
+        result = run_offline_eval(
+            store,
+            names,
+            ks=ks,
+            metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
+            judgments_from=None if judgments_from == "all" else judgments_from,
+            start=start,
+            end=end,
+        )
+    if format is OutputFormat.json:
+        print_json(result.to_dict())
+        return
+    a, b = result.encoders
+    c = result.comparison
+    source = result.judgments_from or "all logs"
+    out.print(
+        f"{c.n_queries:,} queries with judged items (from {source}); "
+        f"{c.n_no_relevant:,} logged queries without any relevant item were dropped"
+    )
+    for cut in ks:
+        rows = [
+            (
+                r.metric,
+                f"{r.mean_a:.4f}",
+                f"{r.mean_b:.4f}",
+                f"{r.diff:+.4f}",
+                f"{r.lift:+.1%}" if math.isfinite(r.lift) else "—",
+                _ci(r.lift_ci),
+                f"{r.p_value:.2g}",
+                f"{r.p_adjusted:.2g}",
+            )
+            for r in c.rows
+            if r.k == cut
+        ]
+        out.print(
+            table(
+                f"@{cut}: {b} vs {a} ({c.confidence:.0%} {c.ci_method} bootstrap CI, "
+                f"{c.n_resamples:,} resamples; p: paired t-test, {c.correction}-adjusted)",
+                ["metric", a, b, "difference", "lift", "lift CI", "p", "p adj."],
+                rows,
+            )
+        )
+    if result.counterfactual:
+        out.print(
+            table(
+                f"Counterfactual tap rate per impression, from the logs of {result.production}",
+                ["encoder", "IPS", "IPS CI", "SNIPS", "SNIPS CI", "effective n", "slots logged"],
+                [
+                    (
+                        e.policy,
+                        f"{e.ips:.2%}",
+                        _ci(e.ips_ci, False),
+                        f"{e.snips:.2%}",
+                        _ci(e.snips_ci, False),
+                        f"{e.effective_sample_size:,.0f}",
+                        f"{e.target_slots_logged:.0%}"
+                        if e.target_slots_logged is not None
+                        else "—",
+                    )
+                    for e in result.counterfactual
+                ],
+            )
+        )
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
