@@ -121,19 +121,16 @@ def _moment_arrays(rows: Sequence[dict[str, Any]], mv: sql.MetricVariables) -> M
     cross = np.zeros((len(rows), k, k))
     for r, row in enumerate(rows):
         for i, a in enumerate(mv.columns):
-            sums[r, i] = row[f"s|{a}"] or 0.0
+            sums[r, i] = row.get(f"s|{a}") or 0.0
             for j in range(i, k):
-                value = row[f"c|{a}|{mv.columns[j]}"] or 0.0
+                value = row.get(f"c|{a}|{mv.columns[j]}") or 0.0
                 cross[r, i, j] = cross[r, j, i] = value
     return MomentArrays(n=n, sums=sums, cross=cross)
 
 
 def _stats(mv: sql.MetricVariables, row: dict[str, Any] | None) -> Any:
     """The engine's dataclass for one metric in one variant (zeros for a variant with no users)."""
-    m = _moment_arrays([row] if row else [{"n": 0}], mv) if row else None
-    if m is None:
-        k = len(mv.columns)
-        m = MomentArrays(np.zeros(1), np.zeros((1, k)), np.zeros((1, k, k)))
+    m = _moment_arrays([row or {"n": 0}], mv)
     n, s, c = int(m.n[0]), m.sums[0], m.cross[0]
     if mv.metric_type == "mean":
         return MeanStats(n, s[0], c[0, 0])
@@ -157,9 +154,9 @@ def _value(mv: sql.MetricVariables, row: dict[str, Any] | None) -> tuple[int, fl
     """Users and the (unadjusted) metric value of a variant."""
     if not row or not row["n"]:
         return 0, math.nan
-    num = row[f"s|{mv.columns[0]}"] or 0.0
+    num = float(row[f"s|{mv.columns[0]}"] or 0.0)
     if mv.metric.kind == "ratio":
-        den = row[f"s|{mv.columns[1]}"] or 0.0
+        den = float(row[f"s|{mv.columns[1]}"] or 0.0)
         return int(row["n"]), (num / den if den else math.nan)
     return int(row["n"]), num / row["n"]
 

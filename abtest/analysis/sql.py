@@ -149,7 +149,7 @@ def _per_user_value(m: MetricDefinition, part: str, period: str, cap: str | None
     assert ev is not None
     raw = f"COALESCE(d.{quote_ident(_event_column(ev.event, ev.aggregate, period))}, 0)"
     if m.kind == "proportion":
-        return f"CASE WHEN {raw} > 0 THEN 1.0 ELSE 0.0 END"
+        return f"CAST(CASE WHEN {raw} > 0 THEN 1 ELSE 0 END AS DOUBLE PRECISION)"
     value = f"CAST({raw} AS DOUBLE PRECISION)"
     if cap is not None and part in ("x", "num"):
         value = f"LEAST({value}, {cap})"
@@ -260,9 +260,12 @@ def moments_by_day_sql(
     """
     day_rows = ", ".join(f"(DATE {literal(d.isoformat())})" for d in days)
     post = _aggregate_columns(variables, "post")
+    # Days are never NULL; NULLS FIRST is spelled out because engines disagree on the
+    # default and BigQuery cannot express DuckDB's.
     running = ",\n    ".join(
-        f"SUM(COALESCE(ud.{quote_ident(c)}, 0)) OVER (PARTITION BY g.user_id ORDER BY g.day "
-        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS {quote_ident(c)}"
+        f"SUM(COALESCE(ud.{quote_ident(c)}, 0)) OVER (PARTITION BY g.user_id "
+        "ORDER BY g.day NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
+        f"AS {quote_ident(c)}"
         for c in post
     )
     pre_join, pre_cols = "", ""

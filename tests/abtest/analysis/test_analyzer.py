@@ -1,0 +1,354 @@
+"""The analyzer: its SQL moments equal an independent computation from the raw tables,
+and its results equal the stats engine on those moments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import sqlglot
+import yaml
+
+from abtest.analysis import AnalysisError, analyze, variant_stats
+from abtest.analysis import sql as analysis_sql
+from abtest.simulate.traffic import TrafficConfig, simulate_traffic
+from abtest.spec import ExperimentSpec, parse_spec
+from abtest.stats import (
+    CupedMeanStats,
+    CupedRatioStats,
+    MeanStats,
+    ProportionStats,
+    RatioStats,
+    compare,
+)
+from abtest.store import Store
+from tests.conftest import write_toy_neighbors
+
+SPEC = {
+    "key": "analyzer-test",
+    "seed": "analyzer",
+    "variants": [
+        {"name": "control", "weight": 0.5, "encoder": "base", "params": {"k": 5}},
+        {"name": "treatment", "weight": 0.5, "encoder": "better", "params": {"k": 5}},
+    ],
+    "metrics": {
+        "primary": ["tap_rate"],
+        "secondary": ["buyers", "taps", "revenue"],
+        "guardrail": ["impressions"],
+    },
+    "metric_definitions": {
+        "tap_rate": {"kind": "ratio", "numerator": "tap", "denominator": "impression"},
+        "buyers": {"kind": "proportion", "numerator": "purchase"},
+        "taps": {"kind": "mean", "numerator": "tap"},
+        "revenue": {
+            "kind": "mean",
+            "numerator": {"event": "purchase", "aggregate": "sum"},
+            "winsorize": {"percentile": 0.9},
+        },
+        "impressions": {
+            "kind": "mean",
+            "numerator": "impression",
+            "winsorize": {"upper": 40},
+            "direction": "higher_is_better",
+        },
+    },
+    "analysis": {"correction": "none"},
+    "schedule": {"start": "2026-03-02", "end": "2026-03-09"},
+}
+START, END = dt.datetime(2026, 3, 2), dt.datetime(2026, 3, 9)
+
+
+def make_spec(**analysis: object) -> ExperimentSpec:
+    data = json.loads(json.dumps(SPEC))
+    data["analysis"].update(analysis)
+    return parse_spec(data)
+
+
+@pytest.fixture(scope="module")
+def db(small_world, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("analyzer")
+    path = folder / "world.duckdb"
+    shutil.copy(small_world.db, path)
+    write_toy_neighbors(path, "base", match="category")
+    write_toy_neighbors(path, "better", match="colour")
+    simulate_traffic(path, make_spec(), TrafficConfig(pre_days=3, traffic=3))
+    with Store(path) as store:  # one user exposed to both arms: must be excluded
+        mixed = store.query("SELECT user_id, variant FROM exposures ORDER BY user_id LIMIT 1").row(
+            0, named=True
+        )
+        other = "treatment" if mixed["variant"] == "control" else "control"
+        store.ingest(
+            "exposures",
+            pl.DataFrame(
+                {
+                    "experiment": ["analyzer-test"],
+                    "variant": [other],
+                    "user_id": [mixed["user_id"]],
+                    "ts": [dt.datetime(2026, 3, 5, 12)],
+                }
+            ),
+        )
+    return path
+
+
+def reference_values(db: Path, end: dt.datetime = END, cuped_days: int = 0) -> pl.DataFrame:
+    """Per-user metric variables computed with polars from the raw tables, independently."""
+    with Store(db, read_only=True) as store:
+        exposures = store.query(
+            "SELECT * FROM exposures WHERE experiment = 'analyzer-test' AND ts >= ? AND ts < ?",
+            [START, end],
+        )
+        events = store.query("SELECT user_id, ts, event_type, value FROM events")
+    first = (
+        exposures.sort("ts", "variant")
+        .group_by("user_id")
+        .agg(
+            pl.col("variant").first(),
+            pl.col("ts").first().alias("exposed_at"),
+            pl.col("variant").n_unique().alias("n_variants"),
+        )
+        .filter(pl.col("n_variants") == 1)
+    )
+    joined = events.join(first, on="user_id")
+    post = joined.filter((pl.col("ts") >= pl.col("exposed_at")) & (pl.col("ts") < end))
+    pre = joined.filter(
+        (pl.col("ts") >= START - dt.timedelta(days=cuped_days)) & (pl.col("ts") < START)
+    )
+
+    def per_user(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        return frame.group_by("user_id").agg(
+            (pl.col("event_type") == "tap").sum().alias(f"tap{suffix}"),
+            (pl.col("event_type") == "impression").sum().alias(f"impression{suffix}"),
+            (pl.col("event_type") == "purchase").sum().alias(f"purchase{suffix}"),
+            pl.when(pl.col("event_type") == "purchase")
+            .then(pl.col("value"))
+            .otherwise(0.0)
+            .sum()
+            .alias(f"revenue{suffix}"),
+        )
+
+    out = first.join(per_user(post, ""), on="user_id", how="left")
+    out = out.join(per_user(pre, "_pre"), on="user_id", how="left")
+    return out.fill_null(0)
+
+
+def reference_stats(values: pl.DataFrame, variant: str, cuped: bool) -> dict[str, object]:
+    v = values.filter(pl.col("variant") == variant)
+    cap = float(np.percentile(values["revenue"].to_numpy(), 90))  # pooled, PERCENTILE_CONT
+
+    def arr(col: str) -> np.ndarray:
+        return v[col].to_numpy().astype(float)
+
+    taps, imps, buys = arr("tap"), arr("impression"), (arr("purchase") > 0).astype(float)
+    rev, imps_capped = np.minimum(arr("revenue"), cap), np.minimum(arr("impression"), 40)
+    if not cuped:
+        return {
+            "tap_rate": RatioStats.from_values(taps, imps),
+            "buyers": ProportionStats(len(v), int(buys.sum())),
+            "taps": MeanStats.from_values(taps),
+            "revenue": MeanStats.from_values(rev),
+            "impressions": MeanStats.from_values(imps_capped),
+        }
+    taps_p, imps_p = arr("tap_pre"), arr("impression_pre")
+    buys_p = (arr("purchase_pre") > 0).astype(float)
+    return {
+        "tap_rate": CupedRatioStats.from_values(taps, imps, taps_p, imps_p),
+        "buyers": CupedMeanStats.from_values(buys, buys_p),
+        "taps": CupedMeanStats.from_values(taps, taps_p),
+        "revenue": CupedMeanStats.from_values(rev, np.minimum(arr("revenue_pre"), cap)),
+        "impressions": CupedMeanStats.from_values(imps_capped, np.minimum(imps_p, 40)),
+    }
+
+
+@pytest.mark.parametrize("cuped_days", [0, 3])
+def test_results_equal_the_engine_on_independently_computed_moments(
+    db: Path, cuped_days: int
+) -> None:
+    spec = make_spec(cuped_pre_period_days=cuped_days)
+    with Store(db, read_only=True) as store:
+        result = analyze(store, spec)
+    values = reference_values(db, cuped_days=cuped_days)
+    control = reference_stats(values, "control", cuped_days > 0)
+    treatment = reference_stats(values, "treatment", cuped_days > 0)
+    for name in SPEC["metric_definitions"]:
+        expected = compare(control[name], treatment[name], alpha=0.05)
+        got = result.comparison(name).comparison
+        assert got.control_n == expected.control_n and got.treatment_n == expected.treatment_n
+        for field in ("absolute", "relative"):
+            e, g = getattr(expected, field), getattr(got, field)
+            for attr in ("estimate", "se", "ci_low", "ci_high", "p_value"):
+                assert getattr(g, attr) == pytest.approx(getattr(e, attr), rel=1e-9, abs=1e-12), (
+                    name,
+                    field,
+                    attr,
+                )
+    assert result.health.mixed_users == 1
+    assert "more than one variant" in result.health.warnings[0]
+
+
+def test_percentile_cap_is_pooled_percentile_cont(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(), daily=False, segments=[])
+    values = reference_values(db)
+    assert result.metric("revenue").cap == pytest.approx(
+        np.percentile(values["revenue"].to_numpy(), 90)
+    )
+    assert result.metric("impressions").cap == 40
+
+
+def test_as_of_cuts_exposures_and_events_at_the_end_of_the_day(db: Path) -> None:
+    as_of = dt.date(2026, 3, 4)
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(), as_of=as_of)
+    cut = dt.datetime(2026, 3, 5)
+    values = reference_values(db, end=cut)
+    control = reference_stats(values, "control", False)
+    treatment = reference_stats(values, "treatment", False)
+    expected = compare(control["taps"], treatment["taps"])
+    got = result.comparison("taps").comparison
+    assert result.end == cut and got.control_n == expected.control_n
+    assert got.relative.estimate == pytest.approx(expected.relative.estimate, rel=1e-12)
+    assert max(d.day for d in result.daily) == as_of
+
+
+def test_last_daily_point_is_the_overall_result(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec())
+    for name in SPEC["metric_definitions"]:
+        last = max((d for d in result.daily if d.metric == name), key=lambda d: d.day)
+        overall = result.comparison(name).comparison
+        assert last.lift == pytest.approx(overall.relative.estimate, rel=1e-9)
+        assert last.lift_low == pytest.approx(overall.relative.ci_low, rel=1e-9)
+        assert last.treatment_users == overall.treatment_n
+    users = [d.control_users for d in result.daily if d.metric == "taps"]
+    assert users == sorted(users)  # cumulative
+
+
+def test_segments_partition_the_users(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(), segments=["platform", "is_new"])
+    for segment in ("platform", "is_new"):
+        rows = [s for s in result.segments if s.segment == segment and s.metric == "taps"]
+        assert sum(r.control_users for r in rows) == result.health.users["control"]
+        assert sum(r.treatment_users for r in rows) == result.health.users["treatment"]
+
+
+def test_segment_names_are_checked_and_quoted(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "quoted.duckdb"
+    shutil.copy(db, copy)
+    with Store(copy) as store:
+        store.con.execute('ALTER TABLE users ADD COLUMN "app ""version""" VARCHAR')
+        store.con.execute(
+            'UPDATE users SET "app ""version""" = '
+            "'v' || (CAST(substr(user_id, 2) AS INTEGER) % 2)"
+        )
+        result = analyze(store, make_spec(), segments=['app "version"'], daily=False)
+        assert {s.value for s in result.segments} == {"v0", "v1"}
+        with pytest.raises(AnalysisError, match="unknown segment 'platform; DROP TABLE users'"):
+            analyze(store, make_spec(), segments=["platform; DROP TABLE users"])
+        assert store.has_table("users")
+
+
+def test_sample_ratio_mismatch_invalidates_the_decision(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "srm.duckdb"
+    shutil.copy(db, copy)
+    simulate_traffic(
+        copy,
+        make_spec(),
+        TrafficConfig(pre_days=0, traffic=3, drop_exposures={"treatment": 0.3}),
+        replace=True,
+    )
+    with Store(copy, read_only=True) as store:
+        result = analyze(store, make_spec(), daily=False)
+    assert result.health.srm.flagged and result.decision.verdict == "invalid"
+    assert "sample ratio mismatch" in result.decision.headline
+
+
+def test_a_variant_without_users_gives_messages_not_crashes(db: Path) -> None:
+    data = json.loads(json.dumps(SPEC))
+    data["variants"].append({"name": "ghost", "weight": 0.0, "encoder": "base"})
+    data["variants"][0]["weight"] = 0.5
+    spec = parse_spec(data)
+    with Store(db, read_only=True) as store:
+        result = analyze(store, spec)
+    ghost = result.comparison("taps", "ghost")
+    assert ghost.verdict == "undefined" and "no users" in (ghost.comparison.message or "")
+    assert any("ghost" in w for w in result.health.warnings)
+
+
+def test_errors_name_the_problem(db: Path, tmp_path: Path) -> None:
+    with Store(db, read_only=True) as store:
+        with pytest.raises(AnalysisError, match="has no exposures"):
+            analyze(store, parse_spec({**SPEC, "key": "never-run"}))
+        with pytest.raises(AnalysisError, match="before 'analyzer-test' started"):
+            analyze(store, make_spec(), as_of=dt.date(2026, 2, 1))
+    import duckdb
+
+    bare = tmp_path / "bare.duckdb"
+    duckdb.connect(str(bare)).close()
+    with Store(bare, read_only=True) as store, pytest.raises(AnalysisError, match="no exposures"):
+        analyze(store, make_spec())
+
+
+def test_result_converts_to_frame_json_and_html(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(correction="holm"))
+    frame = result.to_frame()
+    assert frame.height == 5 and set(frame["metric"]) == set(SPEC["metric_definitions"])
+    data = json.loads(result.to_json())
+    assert data["decision"]["verdict"] in {"winner", "no_difference", "loser", "guardrail_breached"}
+    assert "NaN" not in result.to_json()
+    html = result._repr_html_()
+    assert "<table>" in html and "tap_rate" in html
+    holm = result.comparison("taps")
+    assert holm.comparison.correction == "holm"
+
+
+def test_variant_stats_are_the_inputs_of_power(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        stats = variant_stats(store, make_spec())
+    values = reference_values(db)
+    assert stats["taps"]["control"] == reference_stats(values, "control", False)["taps"]
+
+
+def test_sql_is_portable_to_warehouses(db: Path) -> None:
+    spec = make_spec(cuped_pre_period_days=3)
+    variables = analysis_sql.metric_variables(spec, cuped=True)
+    queries = [
+        analysis_sql.units_sql(spec, START, END),
+        analysis_sql.user_days_sql(spec, START, END, START - dt.timedelta(days=3)),
+        analysis_sql.per_user_sql(variables, {"impressions": 40.0}),
+        analysis_sql.percentile_cap_sql(spec.metric("revenue")),
+        analysis_sql.moments_by_variant_sql(variables),
+        analysis_sql.moments_by_segment_sql(variables, "platform"),
+        analysis_sql.moments_by_day_sql(variables, [START.date(), END.date()], {}),
+    ]
+    for query in queries:
+        for dialect in ("postgres", "spark", "snowflake", "bigquery"):
+            out = sqlglot.transpile(
+                query, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE
+            )
+            assert out and out[0]
+
+
+def test_true_lift_is_inside_the_interval(db: Path) -> None:
+    """One deterministic run: the CI of the tap-rate lift covers the simulator's truth."""
+    with Store(db, read_only=True) as store:
+        truth = store.query("SELECT * FROM truth_experiments WHERE experiment = 'analyzer-test'")
+        result = analyze(store, make_spec())
+    rates = dict(zip(truth["variant"], truth["tap_rate"], strict=True))
+    true_lift = rates["treatment"] / rates["control"] - 1
+    rel = result.comparison("tap_rate").comparison.relative
+    assert rel.ci_low <= true_lift <= rel.ci_high
+    assert not math.isnan(rel.estimate)
+
+
+def test_yaml_example_specs_analyze(db: Path) -> None:
+    spec = parse_spec(yaml.safe_load(Path("examples/similar-looks.yaml").read_text()))
+    assert spec.metrics is not None  # the demo spec has what the analyzer needs
