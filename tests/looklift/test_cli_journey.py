@@ -1,0 +1,103 @@
+"""The journey's verbs from the command line: history, simulate, analyze, offline-eval, power."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from looklift.cli import run
+from tests.conftest import write_toy_neighbors
+
+SPEC = str(Path(__file__).resolve().parents[2] / "examples" / "similar-looks.yaml")
+
+
+@pytest.fixture(scope="module")
+def db(small_world, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("journey") / "world.duckdb"
+    shutil.copy(small_world.db, path)
+    write_toy_neighbors(path, "cnn-pca", match="category")
+    write_toy_neighbors(path, "finetuned", match="colour")
+    return path
+
+
+def looklift(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_the_journey_from_the_command_line(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = looklift(capsys, "history", "--db", str(db), "--days", "7", "--format", "json")
+    assert code == 0
+    history = json.loads(out)
+    assert history["policy"] == "cnn-pca" and history["impressions"] > 0
+
+    code, out, err = looklift(capsys, "history", "--db", str(db), "--days", "7")
+    assert code == 2 and "pass --replace" in err
+
+    code, out, _ = looklift(
+        capsys, "offline-eval", "--db", str(db), "--k", "1,5", "--format", "json"
+    )
+    assert code == 0
+    offline = json.loads(out)
+    assert offline["judgments_from"] == "search"
+    assert {(r["metric"], r["k"]) for r in offline["comparison"]["rows"]} >= {("ndcg", 5)}
+    assert [c["policy"] for c in offline["counterfactual"]] == ["cnn-pca", "finetuned"]
+
+    code, out, _ = looklift(capsys, "offline-eval", "--db", str(db), "--k", "5")
+    assert code == 0 and "@5: finetuned vs cnn-pca" in out and "Counterfactual" in out
+
+    code, out, _ = looklift(capsys, "simulate", SPEC, "--db", str(db), "--days", "4")
+    assert code == 0 and "true tap rate" in out and "exposures written" in out
+
+    code, out, _ = looklift(capsys, "analyze", SPEC, "--db", str(db))
+    assert code == 0
+    assert "tap_through_rate" in out and "SRM" in out and "impressions_per_user" in out
+
+    code, out, _ = looklift(capsys, "analyze", SPEC, "--db", str(db), "--format", "json")
+    result = json.loads(out)
+    assert code == 0 and result["experiment"] == "similar-looks"
+    assert len(result["comparisons"]) == 5 and result["health"]["srm"]["flagged"] is False
+
+    code, out, _ = looklift(
+        capsys, "analyze", SPEC, "--db", str(db), "--as-of", "2026-03-03", "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["end"].startswith("2026-03-04")
+
+    code, out, _ = looklift(capsys, "power", SPEC, "--db", str(db), "--lift", "0.1")
+    assert code == 0 and "detectable lift" in out and "tap_through_rate" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["history", "--policy", "nope"], "no neighbors for encoder 'nope'"),
+        (["history", "--days", "0"], "--days must be at least 1"),
+        (["offline-eval", "--k", "0"], "--k values must be positive"),
+        (["offline-eval", "--encoders", "cnn-pca"], "two encoders"),
+        (["simulate", SPEC, "--drop-exposures", "treatment"], "VARIANT=SHARE"),
+        (["simulate", SPEC, "--users", "0"], "--users must be at least 1"),
+        (["analyze", str(Path(SPEC).with_name("three-arms.yaml"))], "has no exposures"),
+        (["analyze", SPEC, "--segments", "shoe_size"], "unknown segment 'shoe_size'"),
+        (["power"], "give a baseline"),
+        (["power", "--proportion", "1.5", "--lift", "0.1"], "--proportion must be between"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    db: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    needs_db = args[0] in {"history", "offline-eval", "simulate", "analyze"}
+    code, out, err = looklift(capsys, *args, *(["--db", str(db)] if needs_db else []))
+    assert code == 2, (out, err)
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in (["analyze", SPEC], ["history"], ["offline-eval"], ["simulate", SPEC]):
+        code, _, err = looklift(capsys, *verb, "--db", str(tmp_path / "missing.duckdb"))
+        assert code == 2 and "not found" in err, (verb, err)
+    assert list(tmp_path.iterdir()) == []
