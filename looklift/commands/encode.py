@@ -1,0 +1,147 @@
+"""``looklift encode``: embed every catalog photo with one encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from looklift.console import OutputFormat, err, out, print_json, progress, table
+
+HELP = (
+    "Embed every catalog photo with an encoder and save the vectors under "
+    "<db>-artifacts/encoders/<name>/ (embeddings.parquet, plus the encoder's fitted state). "
+    "Encoders: cnn-pca (the baseline: ImageNet EfficientNet-Lite0 features, PCA fitted on the "
+    "catalog), siglip (any SigLIP checkpoint, --checkpoint), finetuned (a checkpoint made by "
+    "'looklift finetune', --checkpoint; by default models/finetuned), and plugins; "
+    "--list shows them. Unreadable photos are reported and skipped. "
+    "Next: 'looklift neighbors --encoder <name>'."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("encode", help=HELP)(encode)
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as an int, a float or left as text."""
+    from looklift.errors import UsageProblem
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageProblem(f"--option takes KEY=VALUE (got {text!r})")
+    for kind in (int, float):
+        try:
+            return key.replace("-", "_"), kind(value)
+        except ValueError:
+            pass
+    return key.replace("-", "_"), value
+
+
+def encode(
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Encoder to use (see --list).")
+    ] = "cnn-pca",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the result: its artifact folder and its neighbors.encoder value "
+            "(default: the encoder's name)."
+        ),
+    ] = None,
+    db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="siglip: hub id or folder; finetuned: a 'looklift finetune' output."),
+    ] = None,
+    dim: Annotated[
+        int | None, typer.Option(help="Output dimensions (cnn-pca: 128; siglip: its own).")
+    ] = None,
+    input_size: Annotated[
+        int | None,
+        typer.Option(help="cnn-pca input size in pixels: 224 is the model's, 128 much faster."),
+    ] = None,
+    reduce: Annotated[
+        str | None, typer.Option(help="siglip, with --dim: 'pca' (default) or 'truncate'.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="KEY=VALUE passed to a plugin encoder (repeatable)."),
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse cached trunk features of unchanged photos.")
+    ] = True,
+    list_encoders: Annotated[
+        bool, typer.Option("--list", help="List the encoders that can be used, and exit.")
+    ] = False,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    from encoders.artifacts import Artifacts
+    from encoders.encode import encode_catalog
+    from encoders.registry import available
+
+    if list_encoders:
+        names = available()
+        if format is OutputFormat.json:
+            print_json(list(names))
+        else:
+            out.print("\n".join(names))
+        return
+    options: dict[str, Any] = dict(parse_option(o) for o in option or [])
+    given = {
+        "checkpoint": checkpoint,
+        "dim": dim,
+        "input_size": input_size,
+        "reduce": reduce,
+        "batch_size": batch_size,
+        "device": device,
+    }
+    options |= {k: v for k, v in given.items() if v is not None}
+    if encoder == "finetuned" and "checkpoint" not in options:
+        options["checkpoint"] = str(Artifacts.for_db(db).model_dir(name or "finetuned"))
+
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = encode_catalog(
+            db, encoder, name, options=options, use_cache=cache, progress=on_progress
+        )
+
+    for bad in result.skipped[:10]:
+        err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
+    if result.n_skipped > 10:
+        err.print(f"[yellow]skipped[/] {result.n_skipped - 10} more unreadable photos")
+    if format is OutputFormat.json:
+        print_json(result)
+        return
+    out.print(
+        table(
+            f"Encoded {result.n_encoded:,} of {result.n_items:,} items with {result.encoder}",
+            ["name", "encoder", "dim", "encoded", "skipped", "seconds"],
+            [
+                (
+                    result.name,
+                    result.encoder,
+                    result.dim,
+                    result.n_encoded,
+                    result.n_skipped,
+                    f"{result.seconds:.1f}",
+                )
+            ],
+        )
+    )
+    out.print(f"embeddings  {result.embeddings_path}")
+    if result.state_dir is not None:
+        out.print(f"state       {result.state_dir}")

