@@ -31,7 +31,18 @@ dev-venv: $(VENV)/.dev
 demo: $(VENV)/.runtime
 	$(BIN)/looklift demo $(DEMO_ARGS)
 
-test: $(VENV)/.dev
+# The report's browser test drives Debian's chromium, headless: install it when missing
+# (CI runs as root; elsewhere the test is skipped, saying why).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "note: chromium is missing (apt-get install chromium): the browser test will be skipped"; \
+	  fi; \
+	fi
+
+test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev

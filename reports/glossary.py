@@ -1,0 +1,32 @@
+"""One-line explanations of the report's statistics, in plain words for analysts.
+
+Each sits as a small caption next to the number it explains, in the HTML and
+Markdown reports alike.
+"""
+
+from __future__ import annotations
+
+GLOSSARY = {
+    "lift": "Lift: the treatment's value relative to the control's (+10% = ten percent higher).",
+    "ci": "CI (confidence interval): the range of lifts compatible with the data; if it "
+    "excludes 0%, the difference is unlikely to be chance.",
+    "p": "p-value: how surprising the data would be if the variants were truly equal; "
+    "small means a real difference.",
+    "p_adjusted": "Adjusted p: the p-value corrected for testing many metrics and variants "
+    "at once; this is the one compared with alpha.",
+    "srm": "SRM (sample ratio mismatch): users did not split as configured; that points to "
+    "a bug in assignment or logging, and then no lift can be trusted.",
+    "sequential": "Sequential (always-valid) interval: valid on every day, so the "
+    "experiment may be checked daily without inflating false positives.",
+    "fixed_horizon": "Fixed-horizon interval: valid only at the planned end; earlier days "
+    "are for watching trends, not for deciding.",
+    "cuped": "CUPED: lifts are adjusted with each user's behaviour before the experiment, "
+    "which narrows intervals without biasing them.",
+    "segments": "Segments are for exploring, not deciding: many subgroups are compared, "
+    "so some will differ by chance (their p-values are not adjusted).",
+    "ndcg": "nDCG@k: how high the relevant items rank in the top k (1 = perfect order).",
+    "precision": "P@k (precision): share of the top k that users found relevant.",
+    "counterfactual": "Counterfactual tap rate: the tap rate an encoder would have earned "
+    "on logged traffic, estimated from the logs of the production encoder "
+    "(self-normalised inverse propensity scoring).",
+}

@@ -1,0 +1,75 @@
+"""Notebook display: report inputs and offline comparisons render as HTML tables in Jupyter.
+
+``ReportInputs`` shows the decision, the tiles, the metric table and the
+offline prediction (no figures: those live in the full report). The offline
+evaluation's :class:`~offline_eval.Comparison` belongs to another room, so
+:func:`offline_view` wraps it rather than changing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from offline_eval import Comparison, CounterfactualEstimate
+from reports import tables
+from reports.html_report import environment
+from reports.inputs import OfflineSection, ReportInputs
+from reports.summary import summary
+
+
+def inputs_html(inputs: ReportInputs) -> str:
+    rows = tables.metric_table(inputs)
+    return (
+        environment()
+        .get_template("notebook.html.j2")
+        .render(
+            result=inputs.result,
+            summary=summary(inputs),
+            metric_rows=rows,
+            ci_levels=tables.ci_levels(rows),
+            settings=tables.settings_line(inputs.result),
+            prediction=tables.prediction_table(inputs),
+            comparisons=[
+                (c, tables.offline_table(c))
+                for c in (inputs.offline.comparisons if inputs.offline else ())
+            ],
+            counterfactual=None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class OfflineView:
+    """An offline comparison (and counterfactual estimates) that Jupyter shows as tables."""
+
+    comparison: Comparison
+    counterfactual: tuple[CounterfactualEstimate, ...] = ()
+
+    def _repr_html_(self) -> str:
+        section = OfflineSection(
+            variants=(), comparisons=(self.comparison,), counterfactual=self.counterfactual
+        )
+        return (
+            environment()
+            .get_template("notebook.html.j2")
+            .render(
+                result=None,
+                summary=None,
+                metric_rows=(),
+                ci_levels="",
+                settings="",
+                prediction=None,
+                comparisons=[(self.comparison, tables.offline_table(self.comparison))],
+                counterfactual=tables.counterfactual_table(section)
+                if self.counterfactual
+                else None,
+            )
+        )
+
+
+def offline_view(
+    comparison: Comparison, counterfactual: Sequence[CounterfactualEstimate] = ()
+) -> OfflineView:
+    """Wrap an offline comparison for display in a notebook: ``offline_view(compare(a, b))``."""
+    return OfflineView(comparison, tuple(counterfactual))

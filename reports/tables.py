@@ -1,0 +1,480 @@
+"""The report's content as rows of strings, shared by the HTML and Markdown renderers.
+
+Each function reads result objects and formats them; none computes a
+statistic. Keeping the content here means the HTML and the Markdown report
+say the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from abtest.analysis import AnalysisResult, MetricComparison, MetricInfo
+from abtest.analysis.render import metric_rows
+from offline_eval import Comparison, PairedResult
+from reports import format as fmt
+from reports.inputs import OfflineSection, ReportInputs
+
+GROUP_ORDER = ("primary", "secondary", "guardrail")
+METRIC_LABELS = {"ndcg": "nDCG", "precision": "P", "recall": "Recall", "mrr": "MRR"}
+HEADLINE_K = 5
+"""The cutoff quoted in the summary (the "similar looks" module shows about five items)."""
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One line of the metric table, formatted; ``status`` colours it (good, bad, neutral)."""
+
+    metric: str
+    description: str
+    group: str
+    variant: str
+    control: str
+    treatment: str
+    absolute: str
+    absolute_ci: str
+    lift: str
+    lift_ci: str
+    ci_level: str
+    p: str
+    p_adjusted: str
+    result: str
+    status: str
+    note: str
+    true_lift: str | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """A generic table row: cells in column order, and a status for colouring."""
+
+    cells: tuple[str, ...]
+    status: str = "neutral"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of formatted cells, rendered alike in HTML and Markdown."""
+
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+    def numeric(self) -> tuple[bool, ...]:
+        """Per column: whether every cell reads as a number (right-aligned when shown)."""
+        return tuple(
+            i > 0 and all(_NUMBER.match(row.cells[i]) for row in self.rows if row.cells[i])
+            for i in range(len(self.columns))
+        )
+
+
+_NUMBER = re.compile(r"^[-+<\[\d—]")
+
+
+def primary_metric(result: AnalysisResult) -> str:
+    """The (first) primary metric: the one that decides the experiment."""
+    return next(m.name for m in result.metrics if m.group == "primary")
+
+
+# ---------------------------------------------------------------------------------------
+# Metric table
+# ---------------------------------------------------------------------------------------
+def comparison_status(c: MetricComparison) -> str:
+    if c.guardrail_breached or c.verdict == "worse":
+        return "bad"
+    if c.verdict == "better":
+        return "good"
+    return "neutral"
+
+
+def headline_row(comparison: Comparison, metric: str = "ndcg") -> PairedResult | None:
+    """The row quoted in summaries: ``metric`` at k = 5 if scored, else its smallest k."""
+    rows = [r for r in comparison.rows if r.metric == metric]
+    if not rows:
+        return None
+    return next((r for r in rows if r.k == HEADLINE_K), rows[0])
+
+
+def _result_text(c: MetricComparison) -> str:
+    if c.group == "guardrail":
+        if c.guardrail_breached:
+            return "BREACHED"
+        return "ok" if c.verdict != "undefined" else "undefined"
+    return {
+        "better": "significantly better",
+        "worse": "significantly worse",
+        "inconclusive": "not significant",
+        "undefined": "undefined",
+    }.get(c.verdict, c.verdict)
+
+
+def metric_table(inputs: ReportInputs) -> list[MetricRow]:
+    """One row per metric and treatment, primary metrics first, guardrails last."""
+    result = inputs.result
+    rows = []
+    for row, c in zip(metric_rows(result), result.comparisons, strict=True):
+        info = result.metric(c.metric)
+        truth = inputs.truth.effect(c.metric, c.variant) if inputs.truth else None
+        rows.append(
+            MetricRow(
+                metric=c.metric,
+                description=info.description,
+                group=c.group,
+                variant=c.variant,
+                control=row["control"],
+                treatment=row["treatment"],
+                absolute=fmt.change(c.comparison.absolute.estimate, percent=info.percent),
+                absolute_ci=fmt.change_interval(
+                    c.comparison.absolute.ci_low,
+                    c.comparison.absolute.ci_high,
+                    percent=info.percent,
+                ),
+                lift=row["lift"],
+                lift_ci=row["lift_ci"],
+                ci_level=fmt.level(c.comparison.relative.ci_level),
+                p=row["p"],
+                p_adjusted=row["p_adjusted"],
+                result=_result_text(c),
+                status=comparison_status(c)
+                if c.group != "guardrail"
+                else ("bad" if c.guardrail_breached else "good"),
+                note=row["note"],
+                true_lift=None if truth is None else fmt.signed_pct(truth.lift),
+            )
+        )
+    rows.sort(key=lambda r: GROUP_ORDER.index(r.group) if r.group in GROUP_ORDER else 99)
+    return rows
+
+
+def ci_levels(rows: Sequence[MetricRow]) -> str:
+    """The CI level(s) of the table, e.g. "99%" (several when they differ)."""
+    return ", ".join(dict.fromkeys(r.ci_level for r in rows))
+
+
+def settings_line(result: AnalysisResult) -> str:
+    test = {"welch": "fixed-horizon (Welch t)", "sequential": "sequential (always valid)"}.get(
+        result.test, result.test
+    )
+    parts = [
+        f"{test} test",
+        f"alpha {result.alpha:g}",
+        f"correction {result.correction}",
+    ]
+    if result.cuped_days:
+        parts.append(f"CUPED on {result.cuped_days} pre-period days")
+    return ", ".join(parts)
+
+
+def window_line(result: AnalysisResult) -> str:
+    end = result.end
+    text = f"{result.start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    if end.time() != end.min.time():
+        text += f" {end:%H:%M}"
+    text += " (end excluded)"
+    if result.as_of is not None:
+        text += f", data as of {result.as_of:%Y-%m-%d}"
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Health
+# ---------------------------------------------------------------------------------------
+def srm_table(result: AnalysisResult) -> Table:
+    srm = result.health.srm
+    rows = []
+    for i, variant in enumerate(result.variants):
+        weight = srm.weights[i] if i < len(srm.weights) else float("nan")
+        expected = srm.expected[i] if i < len(srm.expected) else float("nan")
+        observed = srm.counts[i] if i < len(srm.counts) else result.health.users.get(variant, 0)
+        rows.append(
+            Row(
+                (
+                    variant,
+                    fmt.share(weight),
+                    fmt.count(expected),
+                    fmt.count(observed),
+                ),
+                "bad" if srm.flagged else "neutral",
+            )
+        )
+    return Table(("variant", "configured share", "expected users", "observed users"), tuple(rows))
+
+
+def srm_verdict(result: AnalysisResult) -> tuple[str, str]:
+    """A sentence on the split, and its status."""
+    srm = result.health.srm
+    if not fmt.finite(srm.p_value):
+        return (f"SRM check not possible: {srm.message or 'no users'}", "warn")
+    if srm.flagged:
+        return (
+            f"Sample ratio mismatch: p = {srm.p_value:.3g} (< {srm.threshold:g}). The split does "
+            "not match the configuration; find the cause before reading any metric.",
+            "bad",
+        )
+    return (
+        f"The split matches the configuration: SRM p = {srm.p_value:.3g} "
+        f"(a mismatch is flagged below {srm.threshold:g}).",
+        "good",
+    )
+
+
+def exposure_table(result: AnalysisResult) -> Table:
+    """New (and cumulative) exposed users per day, one column per variant."""
+    by_day: dict[object, dict[str, tuple[int, int]]] = {}
+    for e in result.health.exposures_per_day:
+        by_day.setdefault(e.day, {})[e.variant] = (e.new_users, e.cumulative_users)
+    rows = []
+    for day, per_variant in sorted(by_day.items(), key=lambda kv: str(kv[0])):
+        cells = [str(day)]
+        for v in result.variants:
+            new, total = per_variant.get(v, (0, 0))
+            cells.append(f"{new:,} ({total:,})" if v in per_variant else "0")
+        rows.append(Row(tuple(cells)))
+    return Table(("day", *(f"{v}: new (total)" for v in result.variants)), tuple(rows))
+
+
+# ---------------------------------------------------------------------------------------
+# Over time and segments
+# ---------------------------------------------------------------------------------------
+def daily_table(result: AnalysisResult, metric: str) -> Table:
+    rows = []
+    info = result.metric(metric)
+    for p in result.daily:
+        if p.metric != metric:
+            continue
+        rows.append(
+            Row(
+                (
+                    str(p.day),
+                    p.variant,
+                    f"{p.control_users:,} / {p.treatment_users:,}",
+                    fmt.pct(p.control_value, 2) if info.percent else fmt.number(p.control_value),
+                    fmt.pct(p.treatment_value, 2)
+                    if info.percent
+                    else fmt.number(p.treatment_value),
+                    fmt.signed_pct(p.lift),
+                    fmt.interval(p.lift_low, p.lift_high),
+                )
+            )
+        )
+    return Table(
+        (
+            "day",
+            "variant",
+            "users (control / treatment)",
+            "control",
+            "treatment",
+            "lift",
+            "interval",
+        ),
+        tuple(rows),
+    )
+
+
+def segment_table(result: AnalysisResult, metric: str) -> Table:
+    rows = []
+    info = result.metric(metric)
+    for s in result.segments:
+        if s.metric != metric:
+            continue
+        significant = fmt.finite(s.p_value) and s.p_value < result.alpha
+        rows.append(
+            Row(
+                (
+                    s.segment,
+                    s.value,
+                    s.variant,
+                    f"{s.control_users:,} / {s.treatment_users:,}",
+                    fmt.pct(s.control_value, 2) if info.percent else fmt.number(s.control_value),
+                    fmt.pct(s.treatment_value, 2)
+                    if info.percent
+                    else fmt.number(s.treatment_value),
+                    fmt.signed_pct(s.lift),
+                    fmt.interval(s.lift_low, s.lift_high),
+                    fmt.p_value(s.p_value),
+                ),
+                "good" if significant and s.lift > 0 else ("bad" if significant else "neutral"),
+            )
+        )
+    return Table(
+        (
+            "segment",
+            "value",
+            "variant",
+            "users (control / treatment)",
+            "control",
+            "treatment",
+            "lift",
+            "interval",
+            "p (unadjusted)",
+        ),
+        tuple(rows),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Offline
+# ---------------------------------------------------------------------------------------
+def metric_label(metric: str, k: int) -> str:
+    """ "ndcg", 5 -> "nDCG@5"."""
+    return f"{METRIC_LABELS.get(metric, metric)}@{k}"
+
+
+def offline_table(comparison: Comparison) -> Table:
+    rows = []
+    for r in comparison.rows:
+        significant = r.p_adjusted < 1 - comparison.confidence
+        rows.append(
+            Row(
+                (
+                    metric_label(r.metric, r.k),
+                    f"{r.mean_a:.3f}",
+                    f"{r.mean_b:.3f}",
+                    fmt.signed_pct(r.lift),
+                    fmt.interval(*r.lift_ci),
+                    fmt.p_value(r.p_adjusted),
+                ),
+                ("good" if r.diff > 0 else "bad") if significant else "neutral",
+            )
+        )
+    return Table(
+        (
+            "metric",
+            comparison.encoder_a,
+            comparison.encoder_b,
+            "lift",
+            f"{fmt.level(comparison.confidence)} CI",
+            "adjusted p",
+        ),
+        tuple(rows),
+    )
+
+
+def prediction_table(inputs: ReportInputs) -> Table | None:
+    """Offline prediction next to the online result, one row per variant."""
+    offline, result = inputs.offline, inputs.result
+    if offline is None:
+        return None
+    metric = offline.online_metric
+    rows = []
+    for v in result.variants:
+        encoder = offline.encoder_of(v)
+        comparison = offline.comparison_for(encoder) if v != result.control else None
+        ndcg = headline_row(comparison) if comparison else None
+        estimate = offline.counterfactual_for(encoder)
+        online = online_lift = ""
+        if metric is not None:
+            online = result.format_value(metric, result.value(metric, v).value)
+            if v != result.control:
+                c = result.comparison(metric, v)
+                rel = c.comparison.relative
+                online_lift = (
+                    f"{fmt.signed_pct(rel.estimate)} {fmt.interval(rel.ci_low, rel.ci_high)}"
+                )
+        rows.append(
+            Row(
+                (
+                    v,
+                    encoder or fmt.DASH,
+                    (f"{fmt.signed_pct(ndcg.lift)} {fmt.interval(*ndcg.lift_ci)}" if ndcg else ""),
+                    online_lift,
+                    (
+                        f"{fmt.pct(estimate.snips, 2)} {_plain_interval(estimate.snips_ci)}"
+                        if estimate
+                        else fmt.DASH
+                    ),
+                    online or fmt.DASH,
+                )
+            )
+        )
+    k = next((r.k for c in offline.comparisons if (r := headline_row(c))), HEADLINE_K)
+    return Table(
+        (
+            "variant",
+            "encoder",
+            f"offline: nDCG@{k} lift (CI)",
+            f"online: {metric or 'tap rate'} lift (CI)",
+            "offline: predicted tap rate (CI)",
+            f"online: {metric or 'tap rate'}",
+        ),
+        tuple(rows),
+    )
+
+
+def _plain_interval(ci: tuple[float, float]) -> str:
+    low, high = ci
+    if not (fmt.finite(low) and fmt.finite(high)):
+        return fmt.DASH
+    return f"[{low:.2%}, {high:.2%}]"
+
+
+def counterfactual_table(offline: OfflineSection) -> Table:
+    rows = []
+    for e in offline.counterfactual:
+        rows.append(
+            Row(
+                (
+                    e.policy,
+                    f"{fmt.pct(e.snips, 2)} {_plain_interval(e.snips_ci)}",
+                    f"{fmt.pct(e.ips, 2)} {_plain_interval(e.ips_ci)}",
+                    f"{e.n_matched:,} of {e.n_impressions:,}",
+                    f"{e.effective_sample_size:,.0f}",
+                    fmt.pct(e.target_slots_logged, 0)
+                    if e.target_slots_logged is not None
+                    else fmt.DASH,
+                ),
+                "warn" if (e.target_slots_logged or 1) < 0.5 else "neutral",
+            )
+        )
+    return Table(
+        (
+            "encoder",
+            "tap rate, SNIPS (CI)",
+            "tap rate, IPS (CI)",
+            "matched impressions",
+            "effective sample size",
+            "its slots seen in the log",
+        ),
+        tuple(rows),
+    )
+
+
+def truth_table(inputs: ReportInputs) -> Table | None:
+    if inputs.truth is None:
+        return None
+    rows = []
+    for e in inputs.truth.effects:
+        info = _metric_or_none(inputs.result, e.metric)
+        percent = info.percent if info else False
+        show = (lambda x: fmt.pct(x, 2)) if percent else fmt.number
+        estimated = ""
+        try:
+            rel = inputs.result.comparison(e.metric, e.variant).comparison.relative
+            estimated = f"{fmt.signed_pct(rel.estimate)} {fmt.interval(rel.ci_low, rel.ci_high)}"
+        except KeyError:
+            pass
+        rows.append(
+            Row(
+                (
+                    e.metric,
+                    e.variant,
+                    show(e.control_value),
+                    show(e.treatment_value),
+                    fmt.signed_pct(e.lift),
+                    estimated,
+                ),
+                "sim",
+            )
+        )
+    return Table(
+        ("metric", "variant", "true control", "true treatment", "true lift", "measured lift (CI)"),
+        tuple(rows),
+    )
+
+
+def _metric_or_none(result: AnalysisResult, name: str) -> MetricInfo | None:
+    try:
+        return result.metric(name)
+    except KeyError:
+        return None
