@@ -290,7 +290,7 @@ def analyze(
     groups = {name: group for group, name in reversed(spec.metrics.all())}
 
     try:
-        caps = _build_tables(store, spec, variables, start, end, pre_start)
+        caps = _build_tables(store, spec, variables, start, end, pre_start, daily=daily)
         by_variant = {r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables))}
         health = _health(store, spec, start, end)
 
@@ -402,14 +402,24 @@ def _build_tables(
     start: dt.datetime,
     end: dt.datetime,
     pre_start: dt.datetime | None,
+    *,
+    daily: bool = False,
 ) -> dict[str, float]:
-    """Create the temporary tables of an analysis; return the winsorization caps used."""
+    """Create the temporary tables of an analysis; return the winsorization caps used.
+
+    ``daily`` adds the per-user-day table that the day-by-day series reads.
+    """
     con = store.con
     con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.UNITS} AS {sql.units_sql(spec, start, end)}")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
-        f"{sql.user_days_sql(spec, start, end, pre_start)}"
+        f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS "
+        f"{sql.user_totals_sql(spec, start, end, pre_start)}"
     )
+    if daily:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
+            f"{sql.user_days_sql(spec, start, end, None)}"
+        )
     caps: dict[str, float] = {}
     for mv in variables:
         w = mv.metric.winsorize
@@ -427,7 +437,7 @@ def _build_tables(
 
 
 def _drop_tables(store: Store) -> None:
-    for table in (sql.PER_USER, sql.USER_DAYS, sql.UNITS):
+    for table in (sql.PER_USER, sql.USER_DAYS, sql.USER_TOTALS, sql.UNITS):
         store.con.execute(f"DROP TABLE IF EXISTS {table}")
 
 

@@ -5,15 +5,25 @@ Written in portable, standard SQL (CTEs, window functions, ``CASE``,
 sqlglot, on a warehouse. The plan:
 
 1. ``units``: each user's first exposure (users exposed to more than one
-   variant are dropped and counted);
-2. ``user_days``: ONE scan of ``events``: per user and day, the counts and value
-   sums of the event types the metrics read, after the user's exposure (and,
-   for CUPED, in the pre-period);
+   variant are flagged and dropped);
+2. ``user_totals``: ONE scan of ``events`` grouped by user, with no join: per
+   user, the counts and value sums of the event types the metrics read in the
+   analysis window (and, for CUPED, in the pre-period). These per-user rows are
+   then joined to the units. For a user whose events in the window all come at
+   or after their first exposure (the module's events start with the module's
+   exposure), the window totals are the post-exposure totals; the few users
+   with events before their exposure (an exposure logged late, clock skew) are
+   recomputed from their own events with the exposure time. Joining the
+   aggregated rows instead of every event to the exposures is what keeps the
+   analysis close to the cost of a bare ``GROUP BY`` over the events;
 3. ``per_user``: each metric's per-user variables (numerator, denominator,
    pre-period covariates), winsorized at fixed or percentile caps;
 4. moments ``GROUP BY variant`` (or variant and segment, or variant and day):
    ``COUNT(*)``, ``SUM(x)`` and ``SUM(x * y)`` — the sufficient statistics the
    stats engine takes.
+
+The day-by-day cumulative series reads ``user_days`` (per user and day, the
+post-exposure aggregates), built only when that series is asked for.
 
 Identifiers that come from YAML (metric, event and segment names) are
 validated by the spec and quoted here; values are bound as parameters or
@@ -23,12 +33,14 @@ escaped literals, never pasted raw.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from abtest.spec import ExperimentSpec, MetricDefinition
 from abtest.store import quote_ident
 
 USER_DAYS = "__looklift_user_days"
+USER_TOTALS = "__looklift_user_totals"
 PER_USER = "__looklift_per_user"
 UNITS = "__looklift_units"
 
@@ -89,65 +101,166 @@ def _event_aggregates(spec: ExperimentSpec) -> list[tuple[str, str]]:
 
 
 def units_sql(spec: ExperimentSpec, start: dt.datetime, end: dt.datetime) -> str:
-    """First exposure per user within the window; multi-variant users flagged."""
+    """First exposure per user within the window; multi-variant users flagged.
+
+    One ``GROUP BY user_id``: a user who saw one variant has it as both
+    ``MIN(variant)`` and ``MAX(variant)``, and ``MIN(ts)`` is their first
+    exposure. A user who saw several (``mixed = 1``) is excluded from every
+    metric, so their ``variant`` (here the smallest name) is never read.
+    """
     variants = ", ".join(literal(v) for v in spec.variant_names)
     return f"""
-SELECT user_id, variant, exposed_at, CAST(exposed_at AS DATE) AS exposed_day, mixed
-FROM (
-  SELECT user_id, variant, ts AS exposed_at,
-         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts, variant) AS rn,
-         CASE WHEN MIN(variant) OVER (PARTITION BY user_id)
-                   <> MAX(variant) OVER (PARTITION BY user_id) THEN 1 ELSE 0 END AS mixed
-  FROM exposures
-  WHERE experiment = {literal(spec.key)}
-    AND ts >= {ts_literal(start)} AND ts < {ts_literal(end)}
-    AND variant IN ({variants})
-) ranked
-WHERE rn = 1"""
+SELECT user_id, MIN(variant) AS variant, MIN(ts) AS exposed_at,
+       CAST(MIN(ts) AS DATE) AS exposed_day,
+       CASE WHEN MIN(variant) <> MAX(variant) THEN 1 ELSE 0 END AS mixed
+FROM exposures
+WHERE experiment = {literal(spec.key)}
+  AND ts >= {ts_literal(start)} AND ts < {ts_literal(end)}
+  AND variant IN ({variants})
+GROUP BY user_id"""
+
+
+def _sums(
+    pairs: list[tuple[str, str]], periods: list[tuple[str, str]], source: str = "e"
+) -> list[str]:
+    """The count or value sum of each (event, aggregate) pair in each (period name, condition).
+
+    ``COUNT(CASE WHEN ... THEN 1 END)`` and ``SUM(CASE WHEN ... THEN value END)``
+    rather than summing ``CASE ... ELSE 0``: the same numbers (missing values add
+    nothing), and DuckDB aggregates them about a quarter faster (measured).
+    """
+    cols = []
+    for event, aggregate in pairs:
+        cond = f"{source}.event_type = {literal(event)}"
+        for period, when in periods:
+            name = quote_ident(_event_column(event, aggregate, period))
+            if aggregate == "count":
+                cols.append(f"COUNT(CASE WHEN {cond} AND {when} THEN 1 END) AS {name}")
+            else:
+                cols.append(
+                    f"COALESCE(SUM(CASE WHEN {cond} AND {when} THEN {source}.value END), 0) "
+                    f"AS {name}"
+                )
+    return cols
+
+
+def _event_filter(pairs: list[tuple[str, str]], lower: dt.datetime, end: dt.datetime) -> str:
+    events = ", ".join(literal(e) for e in dict.fromkeys(e for e, _ in pairs))
+    return (
+        f"e.ts >= {ts_literal(lower)} AND e.ts < {ts_literal(end)}\n"
+        f"  AND e.event_type IN ({events})"
+    )
+
+
+def _periods(
+    start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None, post_from: str
+) -> list[tuple[str, str]]:
+    """(name, condition) of the post-exposure period and, with CUPED, the pre-period."""
+    periods = [("post", f"e.ts >= {post_from} AND e.ts < {ts_literal(end)}")]
+    if pre_start is not None:
+        periods.append(("pre", f"e.ts >= {ts_literal(pre_start)} AND e.ts < {ts_literal(start)}"))
+    return periods
 
 
 def user_days_sql(
     spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
 ) -> str:
-    """One scan of events: per user and day, the aggregates the metrics need.
+    """Per exposed user and day, the aggregates the metrics need (a scan joined to the units).
 
-    Post-exposure events are dated by their day; pre-period events all fall on
-    the day before the start and land in separate ``pre__`` columns.
+    Post-exposure events are dated by their day; a row exists only for a day
+    with such events (or, with ``pre_start``, pre-period events, in separate
+    ``pre__`` columns on the days they happened, before the start). The
+    analyzer builds this only for the day-by-day series, without
+    ``pre_start``: the series takes the pre-period covariates from
+    ``user_totals``.
     """
     pairs = _event_aggregates(spec)
-    events = ", ".join(literal(e) for e in dict.fromkeys(e for e, _ in pairs))
-    post = "e.ts >= u.exposed_at AND e.ts < " + ts_literal(end)
-    cols = []
-    for event, aggregate in pairs:
-        value = "1" if aggregate == "count" else "COALESCE(e.value, 0)"
-        cond = f"e.event_type = {literal(event)}"
-        cols.append(
-            f"SUM(CASE WHEN {cond} AND {post} THEN {value} ELSE 0 END) "
-            f"AS {quote_ident(_event_column(event, aggregate, 'post'))}"
-        )
-        if pre_start is not None:
-            pre = f"e.ts >= {ts_literal(pre_start)} AND e.ts < {ts_literal(start)}"
-            cols.append(
-                f"SUM(CASE WHEN {cond} AND {pre} THEN {value} ELSE 0 END) "
-                f"AS {quote_ident(_event_column(event, aggregate, 'pre'))}"
-            )
-    lower = ts_literal(pre_start if pre_start is not None else start)
-    select = ",\n  ".join(cols)
+    lower = pre_start if pre_start is not None else start
+    periods = _periods(start, end, pre_start, "u.exposed_at")
+    select = ",\n  ".join(_sums(pairs, periods))
+    wanted = " OR ".join(f"({when})" for _, when in periods)
     return f"""
-SELECT u.user_id, u.variant, CAST(e.ts AS DATE) AS day,
+SELECT u.user_id, CAST(e.ts AS DATE) AS day,
   {select}
 FROM {UNITS} u
 JOIN events e ON e.user_id = u.user_id
-WHERE u.mixed = 0 AND e.ts >= {lower} AND e.ts < {ts_literal(end)}
-  AND e.event_type IN ({events})
-GROUP BY u.user_id, u.variant, CAST(e.ts AS DATE)"""
+WHERE u.mixed = 0 AND {_event_filter(pairs, lower, end)}
+  AND ({wanted})
+GROUP BY u.user_id, CAST(e.ts AS DATE)"""
 
 
-def _per_user_value(m: MetricDefinition, part: str, period: str, cap: str | None) -> str:
+def user_totals_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> str:
+    """Every exposed user once (mixed users dropped), with their aggregates over the analysis.
+
+    ``scanned`` is the one scan of ``events``, grouped by user without any join:
+    totals over the whole window ``[start, end)`` (as ``post__`` columns), over
+    the pre-period, and the time of the user's first event in the window. The
+    per-user rows are joined to the units: where that first event is at or
+    after the first exposure (or there is none), the window totals are the
+    post-exposure totals. Users with events between the start and their
+    exposure are recomputed, alone, from ``events`` joined to their exposure
+    time (the second branch; its join finds no rows when there are none).
+    Users without events get zeros.
+    """
+    pairs = _event_aggregates(spec)
+    lower = pre_start if pre_start is not None else start
+    columns = [
+        _event_column(event, aggregate, period)
+        for event, aggregate in pairs
+        for period in (("post", "pre") if pre_start is not None else ("post",))
+    ]
+    window = ",\n    ".join(
+        [
+            *_sums(pairs, _periods(start, end, pre_start, ts_literal(start))),
+            f"MIN(CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END) AS first_ts",
+        ]
+    )
+    exact = ",\n  ".join(_sums(pairs, _periods(start, end, pre_start, "u.exposed_at")))
+    totals = ", ".join(f"COALESCE(s.{quote_ident(c)}, 0) AS {quote_ident(c)}" for c in columns)
+    return f"""
+WITH scanned AS (
+  SELECT e.user_id,
+    {window}
+  FROM events e
+  WHERE {_event_filter(pairs, lower, end)}
+  GROUP BY e.user_id
+),
+exposed AS (
+  SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, s.first_ts, {totals}
+  FROM {UNITS} u
+  LEFT JOIN scanned s ON s.user_id = u.user_id
+  WHERE u.mixed = 0
+)
+SELECT x.user_id, x.variant, x.exposed_day, {", ".join(f"x.{quote_ident(c)}" for c in columns)}
+FROM exposed x
+WHERE x.first_ts IS NULL OR x.first_ts >= x.exposed_at
+UNION ALL
+SELECT u.user_id, u.variant, u.exposed_day,
+  {exact}
+FROM exposed u
+JOIN events e ON e.user_id = u.user_id
+WHERE u.first_ts < u.exposed_at AND {_event_filter(pairs, lower, end)}
+GROUP BY u.user_id, u.variant, u.exposed_day"""
+
+
+def _column(name: str) -> str:
+    """An aggregate column of the per-user row, alias ``d``."""
+    return f"d.{quote_ident(name)}"
+
+
+def _per_user_value(
+    m: MetricDefinition,
+    part: str,
+    period: str,
+    cap: str | None,
+    column: Callable[[str], str] = _column,
+) -> str:
     """The per-user value of a metric's numerator or denominator from summed aggregates."""
     ev = m.numerator if part in ("x", "num") else m.denominator
     assert ev is not None
-    raw = f"COALESCE(d.{quote_ident(_event_column(ev.event, ev.aggregate, period))}, 0)"
+    raw = f"COALESCE({column(_event_column(ev.event, ev.aggregate, period))}, 0)"
     if m.kind == "proportion":
         return f"CAST(CASE WHEN {raw} > 0 THEN 1 ELSE 0 END AS DOUBLE PRECISION)"
     value = f"CAST({raw} AS DOUBLE PRECISION)"
@@ -157,7 +270,7 @@ def _per_user_value(m: MetricDefinition, part: str, period: str, cap: str | None
 
 
 def _aggregate_columns(variables: list[MetricVariables], period: str) -> list[str]:
-    """The ``USER_DAYS`` columns the metrics read in a period (``post`` or ``pre``)."""
+    """The aggregate columns the metrics read in a period (``post`` or ``pre``)."""
     return sorted(
         {
             _event_column(p.event, p.aggregate, period)
@@ -172,36 +285,31 @@ def _uses_pre(variables: list[MetricVariables]) -> bool:
     return any(mv.metric_type.startswith("cuped") for mv in variables)
 
 
-def _variable_columns(variables: list[MetricVariables], caps: dict[str, float]) -> str:
-    """``SELECT`` expressions of every metric variable, reading aggregates from alias ``d``."""
+def _variable_columns(
+    variables: list[MetricVariables],
+    caps: dict[str, float],
+    column: Callable[[str], str] = _column,
+    prefix: str = "",
+) -> str:
+    """``SELECT`` expressions of every metric variable, reading aggregates with ``column``."""
     cols = []
     for mv in variables:
         cap = caps.get(mv.metric.name)
         cap_sql = None if cap is None else repr(float(cap))
-        for column in mv.columns:
-            part = column.split("__", 1)[1]
+        for name in mv.columns:
+            part = name.split("__", 1)[1]
             period = "pre" if part.startswith("pre_") else "post"
-            expr = _per_user_value(mv.metric, part.removeprefix("pre_"), period, cap_sql)
-            cols.append(f"{expr} AS {quote_ident(column)}")
+            expr = _per_user_value(mv.metric, part.removeprefix("pre_"), period, cap_sql, column)
+            cols.append(f"{expr} AS {quote_ident(prefix + name)}")
     return ",\n  ".join(cols)
-
-
-def _summed(columns: list[str]) -> str:
-    return ", ".join(f"SUM({quote_ident(c)}) AS {quote_ident(c)}" for c in columns)
 
 
 def per_user_sql(variables: list[MetricVariables], caps: dict[str, float]) -> str:
     """Every exposed user once, with each metric's variables (0 for users with no events)."""
-    columns = _aggregate_columns(variables, "post")
-    if _uses_pre(variables):
-        columns += _aggregate_columns(variables, "pre")
     return f"""
-SELECT u.user_id, u.variant, u.exposed_day,
+SELECT d.user_id, d.variant, d.exposed_day,
   {_variable_columns(variables, caps)}
-FROM {UNITS} u
-LEFT JOIN (SELECT user_id, {_summed(columns)} FROM {USER_DAYS} GROUP BY user_id) d
-  ON d.user_id = u.user_id
-WHERE u.mixed = 0"""
+FROM {USER_TOTALS} d"""
 
 
 def percentile_cap_sql(metric: MetricDefinition) -> str:
@@ -211,10 +319,7 @@ def percentile_cap_sql(metric: MetricDefinition) -> str:
     return f"""
 SELECT PERCENTILE_CONT({float(metric.winsorize.percentile)!r})
        WITHIN GROUP (ORDER BY COALESCE(d.{column}, 0))
-FROM {UNITS} u
-LEFT JOIN (SELECT user_id, SUM({column}) AS {column} FROM {USER_DAYS} GROUP BY user_id) d
-  ON d.user_id = u.user_id
-WHERE u.mixed = 0"""
+FROM {USER_TOTALS} d"""
 
 
 def moments_select(variables: list[MetricVariables], source: str = "p") -> str:
@@ -255,48 +360,99 @@ def moments_by_day_sql(
 ) -> str:
     """Cumulative moments at the end of each day: users exposed so far, their events so far.
 
-    Built from ``USER_DAYS`` with a running sum per user over a (user, day)
-    grid, so it needs no second scan of ``events``.
+    A user's values change only on their exposure day and on later days with
+    events, so the sum over users of any per-user term ``f`` (a variable, or a
+    product of two) at the end of day D is the sum, over those change days up
+    to D, of how much ``f`` changed that day. ``steps`` holds those days: one
+    entry row per exposed user (from ``USER_TOTALS``: variant, exposure day,
+    pre-period covariates), first in the user's order, and their rows of
+    ``USER_DAYS`` (post-exposure aggregates of one day, on or after the exposure
+    day, with the same variant and covariates). A running sum per user gives the
+    values after each step, the values before it are those minus the step's own
+    aggregates, and the moments of the changes ``GROUP BY variant, day`` are then
+    accumulated over the days. Rows: users plus user-days with events, not users
+    times days (measured on 1M users over 14 days: 4.2M rows instead of 11M, the
+    query 2.5x faster). Sums of changes equal the direct sums up to rounding
+    (1e-12 relative).
     """
     day_rows = ", ".join(f"(DATE {literal(d.isoformat())})" for d in days)
     post = _aggregate_columns(variables, "post")
-    # Days are never NULL; NULLS FIRST is spelled out because engines disagree on the
-    # default and BigQuery cannot express DuckDB's.
-    running = ",\n    ".join(
-        f"SUM(COALESCE(ud.{quote_ident(c)}, 0)) OVER (PARTITION BY g.user_id "
-        "ORDER BY g.day NULLS FIRST ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) "
-        f"AS {quote_ident(c)}"
-        for c in post
+    pre = _aggregate_columns(variables, "pre") if _uses_pre(variables) else []
+    q = quote_ident
+    # Days and steps are never NULL; NULLS FIRST is spelled out because engines disagree
+    # on the default and BigQuery cannot express DuckDB's.
+    order = "PARTITION BY s.user_id ORDER BY s.day NULLS FIRST, s.step NULLS FIRST"
+    entry = ", ".join(
+        ["t.user_id", "t.variant", "t.exposed_day AS day", "0 AS step"]
+        + [f"0 AS {q(c)}" for c in post]
+        + [f"t.{q(c)}" for c in pre]
     )
-    pre_join, pre_cols = "", ""
-    if _uses_pre(variables):
-        pre = _aggregate_columns(variables, "pre")
-        pre_join = (
-            f"LEFT JOIN (SELECT user_id, {_summed(pre)} FROM {USER_DAYS} GROUP BY user_id) q "
-            "ON q.user_id = c.user_id"
-        )
-        pre_cols = ", " + ", ".join(f"q.{quote_ident(c)}" for c in pre)
+    later = ", ".join(
+        ["ud.user_id", "t.variant", "ud.day", "1 AS step"]
+        + [f"ud.{q(c)}" for c in post]
+        + [f"t.{q(c)}" for c in pre]
+    )
+    window = f"OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    running = ",\n    ".join(
+        ["s.variant"]
+        + [f"SUM(s.{q(c)}) {window} AS {q(c)}" for c in post]
+        + [f"s.{q(c)} AS {q('step|' + c)}" for c in post]
+        + [f"s.{q(c)}" for c in pre]
+    )
+
+    def before(name: str) -> str:  # an aggregate before this step
+        return f"(d.{q(name)} - d.{q('step|' + name)})" if name in post else f"d.{q(name)}"
+
+    terms = ["SUM(1 - p.step) AS n"]  # each user enters once, on their exposure day
+    for mv in variables:
+        cols = mv.columns
+        for i, a in enumerate(cols):
+            terms.append(f"SUM(p.{q(a)} - p.step * p.{q('before|' + a)}) AS {q(f's|{a}')}")
+            for b in cols[i:]:
+                terms.append(
+                    f"SUM(p.{q(a)} * p.{q(b)} - "
+                    f"p.step * p.{q('before|' + a)} * p.{q('before|' + b)}) "
+                    f"AS {q(f'c|{a}|{b}')}"
+                )
+    names = ["n"] + [
+        name
+        for mv in variables
+        for i, a in enumerate(mv.columns)
+        for name in [f"s|{a}"] + [f"c|{a}|{b}" for b in mv.columns[i:]]
+    ]
+    changes = ",\n  ".join(terms)
+    accumulated = ",\n  ".join(f"SUM(c.{q(n)}) AS {q(n)}" for n in names)
     return f"""
 WITH days AS (
   SELECT d FROM (VALUES {day_rows}) AS t(d)
 ),
-grid AS (
-  SELECT u.user_id, u.variant, days.d AS day
-  FROM {UNITS} u JOIN days ON days.d >= u.exposed_day
-  WHERE u.mixed = 0
+steps AS (
+  SELECT {entry}
+  FROM {USER_TOTALS} t
+  UNION ALL
+  SELECT {later}
+  FROM {USER_DAYS} ud
+  JOIN {USER_TOTALS} t ON t.user_id = ud.user_id
 ),
 cumulative AS (
-  SELECT g.user_id, g.variant, g.day,
+  SELECT s.user_id, s.day, s.step,
     {running}
-  FROM grid g
-  LEFT JOIN {USER_DAYS} ud ON ud.user_id = g.user_id AND ud.day = g.day
+  FROM steps s
 ),
 p AS (
-  SELECT d.variant, d.day,
-  {_variable_columns(variables, caps)}
-  FROM (SELECT c.*{pre_cols} FROM cumulative c {pre_join}) d
+  SELECT d.variant, d.day, d.step,
+  {_variable_columns(variables, caps)},
+  {_variable_columns(variables, caps, before, "before|")}
+  FROM cumulative d
+),
+changes AS (
+  SELECT p.variant, p.day,
+  {changes}
+  FROM p
+  GROUP BY p.variant, p.day
 )
-SELECT p.variant, p.day,
-  {moments_select(variables)}
-FROM p
-GROUP BY p.variant, p.day"""
+SELECT c.variant, days.d AS day,
+  {accumulated}
+FROM changes c
+JOIN days ON c.day <= days.d
+GROUP BY c.variant, days.d"""

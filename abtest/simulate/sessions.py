@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from abtest.schema import EVENT_TYPES
 from abtest.simulate.marketplace import Marketplace
 from abtest.store import Store
 
@@ -137,58 +138,58 @@ def module_events(
     tap_delay = rng.integers(2, 90, (n, k)).astype("timedelta64[s]")
     buy_delay = rng.integers(60, 1800, (n, k)).astype("timedelta64[s]")
 
-    parts = []
-    for kind, mask, delay in (
-        ("impression", shown, None),
-        ("tap", tapped, tap_delay),
-        ("purchase", purchased, None),
-    ):
+    # Each kind of event as flat arrays, concatenated in the order impressions, taps,
+    # module purchases, organic purchases, then sorted (stably) by time and user: one
+    # polars frame at the end rather than a frame per kind (measured: 1.7x faster, most
+    # of it from not converting numpy string arrays).
+    rows, cols, kinds, stamps = [], [], [], []
+    for code, mask in enumerate((shown, tapped, purchased)):
         r, c = np.nonzero(mask)
         ts = view_ts[r]
-        if kind == "tap":
-            ts = ts + delay[r, c]
-        elif kind == "purchase":
+        if code == 1:
+            ts = ts + tap_delay[r, c]
+        elif code == 2:
             ts = ts + tap_delay[r, c] + buy_delay[r, c]
-        item = market.item_ids[recs[r, c]]
-        frame = {
-            "ts": ts.astype("datetime64[us]"),
-            "user_idx": views.user_idx[r],
-            "event_type": np.full(len(r), kind),
-            "item_id": item,
-            "source_item_id": market.item_ids[views.source_idx[r]],
-            "position": (c + 1).astype(np.int32),
-            "value": market.price[recs[r, c]] if kind == "purchase" else np.full(len(r), np.nan),
-        }
-        for name, values in (extra or {}).items():
-            frame[name] = values[r, c]
-        parts.append(pl.DataFrame(frame))
-    r = np.flatnonzero(bought_directly)
-    organic_frame = {
-        "ts": (view_ts[r] + rng.integers(30, 900, len(r)).astype("timedelta64[s]")).astype(
-            "datetime64[us]"
-        ),
-        "user_idx": views.user_idx[r],
-        "event_type": np.full(len(r), "purchase"),
-        "item_id": market.item_ids[views.source_idx[r]],
-        "source_item_id": np.full(len(r), None, dtype=object),
-        "position": np.full(len(r), None, dtype=object),
-        "value": market.price[views.source_idx[r]],
+        rows.append(r)
+        cols.append(c)
+        kinds.append(np.full(len(r), code, dtype=np.int8))
+        stamps.append(ts)
+    organic_rows = np.flatnonzero(bought_directly)
+    organic_delay = rng.integers(30, 900, len(organic_rows)).astype("timedelta64[s]")
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    kind = np.concatenate([*kinds, np.full(len(organic_rows), 2, dtype=np.int8)])
+    ts = np.concatenate([*stamps, view_ts[organic_rows] + organic_delay])
+    user_idx = views.user_idx[np.concatenate([r, organic_rows])]
+    # Sort by time then user, ties in the concatenation order: one stable argsort of
+    # (seconds since midnight, user) packed into an int64 (np.lexsort is 10x slower).
+    seconds = (ts - base).astype(np.int64)
+    order = np.argsort(seconds * market.n_users + user_idx, kind="stable")
+    ts = ts.astype("datetime64[us]")
+    item_row = np.concatenate([recs[r, c], views.source_idx[organic_rows]])
+    value = market.price[item_row]
+    value[kind != 2] = np.nan
+    # Module-only columns: null on organic purchases (the rows after the module's).
+    organic_sorted = pl.Series(order >= len(r))
+
+    def module_only(values: np.ndarray) -> pl.Series:
+        padded = np.concatenate([values, np.zeros(len(organic_rows), dtype=values.dtype)])
+        return pl.Series(padded[order]).set(organic_sorted, None)  # type: ignore[arg-type]
+
+    frame = {
+        "ts": ts[order],
+        "event_type": pl.Series(EVENT_TYPES)[kind[order]],  # built as indices, named here
+        "item_id": market.item_ids[item_row][order],
+        "source_item_id": module_only(market.item_ids[views.source_idx[r]]),
+        "position": module_only((c + 1).astype(np.int32)),
+        "value": pl.Series(value[order]).fill_nan(None),
     }
-    for name in extra or {}:
-        organic_frame[name] = np.full(len(r), None, dtype=object)
-    parts.append(
-        pl.DataFrame(organic_frame).cast(
-            {"source_item_id": pl.Int64, "position": pl.Int32}
-            | {name: parts[0].schema[name] for name in extra or {}}
-        )
-    )
-    events = pl.concat(parts, how="vertical_relaxed").sort("ts", "user_idx", maintain_order=True)
+    for name, values in (extra or {}).items():
+        frame[name] = module_only(values[r, c])
     day_tag = day.strftime("%Y%m%d")
-    events = events.with_columns(
+    events = pl.DataFrame(frame).with_columns(
         event_id=pl.format("{}-{}-{}", pl.lit(id_prefix), pl.lit(day_tag), pl.int_range(pl.len())),
-        user_id=pl.Series(market.user_ids)[events["user_idx"]],
-        value=pl.col("value").fill_nan(None),
-    ).drop("user_idx")
+        user_id=pl.Series(market.user_ids)[user_idx[order]],
+    )
     expected = {
         "taps": p_tap.sum(axis=1),
         "purchases": (p_tap * p_buy).sum(axis=1) + organic_rate,
