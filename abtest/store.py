@@ -334,14 +334,18 @@ class Store:
             )
         join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in p.table.key)
         cols = ", ".join(quote_ident(c) for c in p.table.column_names)
+        # Rows whose key is stored already are dropped from the batch once, with one
+        # anti-join; the chunks then append without looking at the table again.
+        self.con.execute(
+            f"DELETE FROM {p.typed} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {join})"
+        )
         before = self.count(p.table.name)
         if progress:
             progress(0, p.unique)
         for lo in range(0, max(p.unique, 1), INGEST_CHUNK_ROWS):
             self.con.execute(
                 f"INSERT INTO {target} ({cols}) "
-                f"SELECT {cols} FROM {p.typed} s WHERE s.__n > ? AND s.__n <= ? "
-                f"AND NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})",
+                f"SELECT {cols} FROM {p.typed} s WHERE s.__n > ? AND s.__n <= ?",
                 [lo, lo + INGEST_CHUNK_ROWS],
             )
             if progress:

@@ -187,6 +187,10 @@ def _breached(cmp: Comparison, higher_is_better: bool, alpha: float) -> bool:
     return (effect.estimate < 0) if higher_is_better else (effect.estimate > 0)
 
 
+def _p_text(p: float) -> str:
+    return "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
+
+
 def _decide(
     spec: ExperimentSpec,
     comparisons: list[MetricComparison],
@@ -236,7 +240,7 @@ def _decide(
             best.variant,
             f"{best.variant} wins on {primary.name}",
             f"{primary.name} {lift_text} vs {spec.variant_names[0]}"
-            f" (p adjusted = {best.p_adjusted:.2g}); guardrails ok",
+            f" (p adjusted {_p_text(best.p_adjusted)}); guardrails ok",
         )
     if losers:
         worst = losers[0]
@@ -245,7 +249,7 @@ def _decide(
             worst.variant,
             f"{worst.variant} is worse on {primary.name}",
             f"{primary.name} {worst.comparison.relative.estimate:+.1%} "
-            f"(p adjusted = {worst.p_adjusted:.2g})",
+            f"(p adjusted {_p_text(worst.p_adjusted)})",
         )
     return Decision(
         "no_difference",

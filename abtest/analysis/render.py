@@ -27,6 +27,21 @@ def _interval(low: float, high: float, percent: bool) -> str:
     return f"[{low:+,.3g}, {high:+,.3g}]"
 
 
+def ci_label(result: AnalysisResult) -> str:
+    """The interval's level as computed: after a Holm correction it is wider than 1 - alpha."""
+    levels = {
+        round(c.comparison.relative.ci_level, 6)
+        for c in result.comparisons
+        if math.isfinite(c.comparison.relative.ci_level)
+    }
+    if len(levels) == 1:
+        level = levels.pop()
+        text = f"{level:.1%}".replace(".0%", "%")
+        corrected = result.correction != "none" and level > 1 - result.alpha + 1e-9
+        return f"{text} CI" + (f" ({result.correction})" if corrected else "")
+    return "CI"
+
+
 def _p(p: float) -> str:
     if not math.isfinite(p):
         return "—"
@@ -102,7 +117,7 @@ def rich_summary(result: AnalysisResult) -> Any:
         ("control", "right"),
         ("treatment", "right"),
         ("lift", "right"),
-        (f"{1 - result.alpha:.0%} CI", "right"),
+        (ci_label(result), "right"),
         ("p", "right"),
         ("p adj.", "right"),
         ("", "left"),
@@ -155,7 +170,7 @@ def html_table(result: AnalysisResult) -> str:
         "control",
         "treatment",
         "lift",
-        f"{1 - result.alpha:.0%} CI",
+        ci_label(result),
         "p",
         "p adj.",
         "verdict",
