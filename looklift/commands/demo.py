@@ -2,40 +2,51 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from looklift.console import err, out, progress
+from looklift.console import err, out, progress, table
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         "demo",
-        help="Run the journey end to end on a synthetic marketplace and print where the "
-        "results are. A second run reuses what is already built (use --fresh to rebuild).",
+        help="Run the journey end to end on a synthetic marketplace: catalog → baseline and "
+        "fine-tuned encoders → neighbors → historical logs → offline evaluation → the "
+        "experiment of examples/similar-looks.yaml → 14 days of simulated traffic → analysis "
+        "→ HTML report. A second run reuses what is already built (--fresh rebuilds).",
     )(demo)
+
+
+def _ci(low: float, high: float) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "—"
+    return f"[{low:+.1%}, {high:+.1%}]"
 
 
 def demo(
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for the database and artifacts.")
+        Path | None, typer.Option("--out", help="Folder for the database, artifacts and report.")
     ] = None,
     quick: Annotated[bool, typer.Option(help="A smaller world, in about a minute.")] = False,
     fresh: Annotated[bool, typer.Option(help="Rebuild every stage from scratch.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the world and the traffic.")] = 0,
+    items: Annotated[int | None, typer.Option(help="Catalog size (default 5,000).")] = None,
+    users: Annotated[int | None, typer.Option(help="Users (default 20,000).")] = None,
 ) -> None:
     from looklift.pipeline import DemoConfig, StageResult, run_demo
 
-    if quick:
-        config = DemoConfig.quick(fresh=fresh, seed=seed)
-    else:
-        config = DemoConfig(fresh=fresh, seed=seed)
+    kw: dict[str, object] = {"fresh": fresh, "seed": seed}
     if out_dir is not None:
-        config = DemoConfig(
-            out_dir=out_dir, n_items=config.n_items, n_users=config.n_users, seed=seed, fresh=fresh
-        )
+        kw["out_dir"] = out_dir
+    if items is not None:
+        kw["n_items"] = items
+    if users is not None:
+        kw["n_users"] = users
+    config = DemoConfig.quick(**kw) if quick else DemoConfig(**kw)  # type: ignore[arg-type]
 
     with progress() as bar:
         tasks: dict[str, int] = {}
@@ -47,10 +58,82 @@ def demo(
 
         def on_stage(stage: StageResult) -> None:
             how = "reused" if stage.reused else f"{stage.seconds:.1f} s"
-            bar.console.print(f"[green]✓[/] {stage.name} ({how}): {stage.detail}")
+            err.print(f"[green]✓[/] [bold]{stage.name}[/] ({how}): {stage.detail}")
 
         result = run_demo(config, on_progress, on_stage)
 
-    total = sum(s.seconds for s in result.stages)
-    err.print(f"finished in {total:.1f} s")
-    out.print(f"database: {config.db}")
+    offline, analysis, truth = result.offline, result.analysis, result.truth
+    assert analysis is not None and offline is not None
+    out.print()
+    rows = []
+    for metric, k in (("ndcg", 5), ("precision", 1), ("ndcg", 10)):
+        r = offline.comparison.get(metric, k)
+        rows.append(
+            (
+                f"{metric}@{k}",
+                f"{r.mean_a:.3f}",
+                f"{r.mean_b:.3f}",
+                f"{r.lift:+.1%}",
+                _ci(*r.lift_ci),
+            )
+        )
+    a, b = offline.encoders
+    out.print(
+        table(
+            f"Offline: {b} vs {a} on {offline.n_queries:,} logged queries (95% bootstrap CI)",
+            ["metric", a, b, "lift", "lift CI"],
+            rows,
+        )
+    )
+    online = {v.variant: v.value for v in analysis.values if v.metric == "tap_through_rate"}
+    if offline.counterfactual:
+        out.print(
+            table(
+                "Tap rate: predicted offline from the logs (SNIPS) vs measured online",
+                ["encoder", "predicted", "95% CI", "online (A/B test)"],
+                [
+                    (
+                        c.policy,
+                        f"{c.snips:.2%}",
+                        f"[{c.snips_ci[0]:.2%}, {c.snips_ci[1]:.2%}]",
+                        next(
+                            (
+                                f"{online[v.name]:.2%}"
+                                for v in result.spec.variants  # type: ignore[union-attr]
+                                if v.encoder == c.policy and v.name in online
+                            ),
+                            "—",
+                        ),
+                    )
+                    for c in offline.counterfactual
+                ],
+            )
+        )
+    out.print(analysis)
+    if truth is not None:
+        rows = []
+        for cmp in analysis.comparisons:
+            effect = truth.effect(cmp.metric, cmp.variant)
+            if effect is None:
+                continue
+            rel = cmp.comparison.relative
+            covered = rel.ci_low <= effect.lift <= rel.ci_high
+            rows.append(
+                (
+                    cmp.metric,
+                    cmp.variant,
+                    f"{rel.estimate:+.1%}",
+                    _ci(rel.ci_low, rel.ci_high),
+                    f"{effect.lift:+.1%}",
+                    "yes" if covered else "NO",
+                )
+            )
+        out.print(
+            table(
+                "Estimated lift vs the simulator's true lift (only a simulation knows the truth)",
+                ["metric", "variant", "estimated", "CI", "true", "CI covers truth"],
+                rows,
+            )
+        )
+    err.print(f"finished in {result.seconds:.0f} s")
+    out.print(f"[bold]report:[/] {result.report_paths.html.resolve()}")
