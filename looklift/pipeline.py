@@ -255,9 +255,15 @@ def run_demo(
             )
         run.result.traffic = summary
         exposed = ", ".join(f"{v} {n:,}" for v, n in summary.exposed.items())
+        true_rates = ", ".join(
+            f"{t.variant} {t.tap_rate:.2%} taps/impression, {t.purchases_per_user:.3f} "
+            "purchases/user"
+            for t in summary.truth
+        )
         return (
-            f"{spec.key}: {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}, exposed {exposed}; "
-            f"{summary.events_written:,} events"
+            f"{spec.key}: {summary.start:%Y-%m-%d} to {summary.end:%Y-%m-%d}, exposed users "
+            f"{exposed}; {summary.events_written:,} events; the simulator's true rates: "
+            f"{true_rates}"
         )
 
     run.stage(
