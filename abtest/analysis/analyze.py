@@ -520,6 +520,20 @@ def _contrast_points(
         )
 
 
+def _lift_fields(res: Any, i: int) -> dict[str, Any]:
+    """The fields daily and segment points share, from entry ``i`` of a batched contrast."""
+    return {
+        "control_users": int(res.control_n[i]),
+        "treatment_users": int(res.treatment_n[i]),
+        "control_value": float(res.control_mean[i]),
+        "treatment_value": float(res.treatment_mean[i]),
+        "lift": float(res.relative.estimate[i]),
+        "lift_low": float(res.relative.ci_low[i]),
+        "lift_high": float(res.relative.ci_high[i]),
+        "p_value": float(res.relative.p_value[i]),
+    }
+
+
 def _daily(
     store: Store,
     spec: ExperimentSpec,
@@ -550,14 +564,7 @@ def _daily(
                         metric=mv.metric.name,
                         variant=v,
                         day=d,
-                        control_users=int(res.control_n[i]),
-                        treatment_users=int(res.treatment_n[i]),
-                        control_value=float(res.control_mean[i]),
-                        treatment_value=float(res.treatment_mean[i]),
-                        lift=float(res.relative.estimate[i]),
-                        lift_low=float(res.relative.ci_low[i]),
-                        lift_high=float(res.relative.ci_high[i]),
-                        p_value=float(res.relative.p_value[i]),
+                        **_lift_fields(res, i),
                     )
                 )
     return tuple(points)
@@ -590,14 +597,7 @@ def _segment_breakdowns(
                             value=str(s),
                             metric=mv.metric.name,
                             variant=v,
-                            control_users=int(res.control_n[i]),
-                            treatment_users=int(res.treatment_n[i]),
-                            control_value=float(res.control_mean[i]),
-                            treatment_value=float(res.treatment_mean[i]),
-                            lift=float(res.relative.estimate[i]),
-                            lift_low=float(res.relative.ci_low[i]),
-                            lift_high=float(res.relative.ci_high[i]),
-                            p_value=float(res.relative.p_value[i]),
+                            **_lift_fields(res, i),
                         )
                     )
     return tuple(points)
