@@ -26,6 +26,21 @@ FIGURE_METRICS = ("ndcg", "precision")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 
 
+def _interval_bars(
+    estimates: list[tuple[float, float, float]], colour: str, *, width: int
+) -> dict[str, object]:
+    """Asymmetric plotly error bars from (estimate, low, high) triples."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [_num(high - est) for est, _, high in estimates],
+        "arrayminus": [_num(est - low) for est, low, _ in estimates],
+        "color": colour,
+        "thickness": 2,
+        "width": width,
+    }
+
+
 def esc(text: object) -> str:
     return html.escape(str(text), quote=False)
 
@@ -126,15 +141,9 @@ def forest(result: AnalysisResult) -> go.Figure | None:
                 mode="markers",
                 name=name,
                 marker={"color": colour, "size": 11, "symbol": "diamond"},
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [_num(r.ci_high - r.estimate) for r in rels],
-                    "arrayminus": [_num(r.estimate - r.ci_low) for r in rels],
-                    "color": colour,
-                    "thickness": 2,
-                    "width": 6,
-                },
+                error_x=_interval_bars(
+                    [(r.estimate, r.ci_low, r.ci_high) for r in rels], colour, width=6
+                ),
                 customdata=[
                     [
                         esc(c.variant),
@@ -304,15 +313,9 @@ def segments(result: AnalysisResult) -> go.Figure | None:
                     mode="markers",
                     name=esc(v),
                     marker={"color": colour, "size": 10},
-                    error_x={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [_num(s.lift_high - s.lift) for s in points],
-                        "arrayminus": [_num(s.lift - s.lift_low) for s in points],
-                        "color": colour,
-                        "thickness": 2,
-                        "width": 5,
-                    },
+                    error_x=_interval_bars(
+                        [(p.lift, p.lift_low, p.lift_high) for p in points], colour, width=5
+                    ),
                     customdata=[
                         [_num(s.lift_low), _num(s.lift_high), s.control_users, s.treatment_users]
                         for s in points
