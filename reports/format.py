@@ -63,6 +63,11 @@ def number(x: float | None, digits: int = 3) -> str:
     return f"{x:,.{digits}f}" if finite(x) else DASH
 
 
+def metric_value(x: float | None, percent: bool) -> str:
+    """A metric's value: a percentage for rates, a plain number otherwise."""
+    return pct(x, 2) if percent else number(x)
+
+
 def count(n: float | None) -> str:
     return f"{n:,.0f}" if finite(n) else DASH
 

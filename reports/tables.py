@@ -249,10 +249,8 @@ def daily_table(result: AnalysisResult, metric: str) -> Table:
                     str(p.day),
                     p.variant,
                     f"{p.control_users:,} / {p.treatment_users:,}",
-                    fmt.pct(p.control_value, 2) if info.percent else fmt.number(p.control_value),
-                    fmt.pct(p.treatment_value, 2)
-                    if info.percent
-                    else fmt.number(p.treatment_value),
+                    fmt.metric_value(p.control_value, info.percent),
+                    fmt.metric_value(p.treatment_value, info.percent),
                     fmt.signed_pct(p.lift),
                     fmt.interval(p.lift_low, p.lift_high),
                 )
@@ -286,10 +284,8 @@ def segment_table(result: AnalysisResult, metric: str) -> Table:
                     s.value,
                     s.variant,
                     f"{s.control_users:,} / {s.treatment_users:,}",
-                    fmt.pct(s.control_value, 2) if info.percent else fmt.number(s.control_value),
-                    fmt.pct(s.treatment_value, 2)
-                    if info.percent
-                    else fmt.number(s.treatment_value),
+                    fmt.metric_value(s.control_value, info.percent),
+                    fmt.metric_value(s.treatment_value, info.percent),
                     fmt.signed_pct(s.lift),
                     fmt.interval(s.lift_low, s.lift_high),
                     fmt.p_value(s.p_value),

@@ -13,7 +13,6 @@ import numpy as np
 import polars as pl
 import pytest
 import sqlglot
-import yaml
 
 from abtest.analysis import AnalysisError, analyze, variant_stats
 from abtest.analysis import sql as analysis_sql
@@ -347,8 +346,3 @@ def test_true_lift_is_inside_the_interval(db: Path) -> None:
     rel = result.comparison("tap_rate").comparison.relative
     assert rel.ci_low <= true_lift <= rel.ci_high
     assert not math.isnan(rel.estimate)
-
-
-def test_yaml_example_specs_analyze(db: Path) -> None:
-    spec = parse_spec(yaml.safe_load(Path("examples/similar-looks.yaml").read_text()))
-    assert spec.metrics is not None  # the demo spec has what the analyzer needs
