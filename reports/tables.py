@@ -161,8 +161,8 @@ def settings_line(result: AnalysisResult) -> str:
         f"alpha {result.alpha:g}",
         f"correction {result.correction}",
     ]
-    if result.cuped_days:
-        parts.append(f"CUPED on {result.cuped_days} pre-period days")
+    if result.cuped_text:
+        parts.append(result.cuped_text)
     return ", ".join(parts)
 
 

@@ -295,7 +295,9 @@ def analyze(
 
     try:
         caps = _build_tables(store, spec, variables, start, end, pre_start, daily=daily)
-        by_variant = {r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables))}
+        by_variant = {
+            r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables, caps))
+        }
         health = _health(store, spec, start, end)
 
         infos, values, raw = [], [], []
@@ -367,7 +369,7 @@ def analyze(
                 )
             )
         daily_points = _daily(store, spec, variables, start, end, caps, test) if daily else ()
-        segment_points = _segment_breakdowns(store, spec, variables, segment_columns, test)
+        segment_points = _segment_breakdowns(store, spec, variables, caps, segment_columns, test)
         decision = _decide(spec, comparisons, infos, health)
     finally:
         _drop_tables(store)
@@ -388,7 +390,9 @@ def analyze(
         alpha=settings.alpha,
         test=test,
         correction=settings.correction,
-        cuped_days=settings.cuped_pre_period_days,
+        cuped_days=settings.cuped_pre_period_days
+        if any(mv.metric_type.startswith("cuped") for mv in variables)
+        else 0,
         metrics=tuple(infos),
         values=tuple(values),
         comparisons=tuple(comparisons),
@@ -419,6 +423,12 @@ def _build_tables(
         f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS "
         f"{sql.user_totals_sql(spec, start, end, pre_start)}"
     )
+    (late,) = store.fetch_one(sql.late_exposures_sql()) or (0,)
+    if late:  # recount users with events before their exposure, from their events
+        con.execute(
+            f"INSERT INTO {sql.USER_TOTALS} {sql.recounted_totals_sql(spec, start, end, pre_start)}"
+        )
+        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE first_ts < exposed_at")
     if daily:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
@@ -434,14 +444,11 @@ def _build_tables(
         else:
             (cap,) = store.fetch_one(sql.percentile_cap_sql(mv.metric)) or (None,)
             caps[mv.metric.name] = float(cap) if cap is not None else math.inf
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {sql.PER_USER} AS {sql.per_user_sql(variables, caps)}"
-    )
     return caps
 
 
 def _drop_tables(store: Store) -> None:
-    for table in (sql.PER_USER, sql.USER_DAYS, sql.USER_TOTALS, sql.UNITS):
+    for table in (sql.USER_DAYS, sql.USER_TOTALS, sql.UNITS):
         store.con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -459,8 +466,8 @@ def variant_stats(
     pre_start = start - dt.timedelta(days=spec.analysis.cuped_pre_period_days) if cuped else None
     variables = sql.metric_variables(spec, cuped)
     try:
-        _build_tables(store, spec, variables, start, end, pre_start)
-        rows = {r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables))}
+        caps = _build_tables(store, spec, variables, start, end, pre_start)
+        rows = {r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables, caps))}
     finally:
         _drop_tables(store)
     return {
@@ -470,21 +477,20 @@ def variant_stats(
 
 def _health(store: Store, spec: ExperimentSpec, start: dt.datetime, end: dt.datetime) -> Health:
     counts = {v: 0 for v in spec.variant_names}
-    for variant, n in store.con.execute(
-        f"SELECT variant, count(*) FROM {sql.UNITS} WHERE mixed = 0 GROUP BY variant"
-    ).fetchall():
-        counts[variant] = int(n)
-    (mixed,) = store.fetch_one(f"SELECT count(*) FROM {sql.UNITS} WHERE mixed = 1") or (0,)
-    srm = srm_test(list(counts.values()), list(spec.weights))
-    per_day = store.con.execute(
-        f"SELECT exposed_day, variant, count(*) FROM {sql.UNITS} WHERE mixed = 0 "
-        "GROUP BY exposed_day, variant ORDER BY exposed_day, variant"
-    ).fetchall()
+    mixed = 0
     cumulative = dict.fromkeys(spec.variant_names, 0)
     days = []
-    for day, variant, n in per_day:
+    for day, variant, is_mixed, n in store.con.execute(
+        f"SELECT exposed_day, variant, mixed, count(*) FROM {sql.UNITS} "
+        "GROUP BY exposed_day, variant, mixed ORDER BY exposed_day, variant, mixed"
+    ).fetchall():
+        if is_mixed:
+            mixed += int(n)
+            continue
+        counts[variant] += int(n)
         cumulative[variant] += int(n)
         days.append(ExposureDay(day, variant, int(n), cumulative[variant]))
+    srm = srm_test(list(counts.values()), list(spec.weights))
     warnings = []
     if mixed:
         warnings.append(f"{mixed:,} users were exposed to more than one variant and are excluded")
@@ -574,13 +580,14 @@ def _segment_breakdowns(
     store: Store,
     spec: ExperimentSpec,
     variables: list[sql.MetricVariables],
+    caps: dict[str, float],
     segments: list[str],
     test: str,
 ) -> tuple[SegmentPoint, ...]:
     control = spec.variant_names[0]
     points = []
     for segment in segments:
-        rows = _rows(store, sql.moments_by_segment_sql(variables, segment))
+        rows = _rows(store, sql.moments_by_segment_sql(variables, caps, segment))
         by = {(r["variant"], r["segment_value"]): r for r in rows}
         seg_values = sorted({r["segment_value"] for r in rows}, key=str)
         for v in spec.variant_names[1:]:

@@ -101,7 +101,7 @@ def rich_summary(result: AnalysisResult) -> Any:
             " 00:00"
         )
         + f" · {result.test} test, alpha {result.alpha:g}, correction {result.correction}"
-        + (f", CUPED on {result.cuped_days} pre-period days" if result.cuped_days else "")
+        + (f", {result.cuped_text}" if result.cuped_text else "")
     )
     srm = result.health.srm
     users = ", ".join(f"{v} {n:,}" for v, n in result.health.users.items())

@@ -165,6 +165,18 @@ class AnalysisResult:
                 return v
         raise KeyError((metric, variant))
 
+    @property
+    def cuped_text(self) -> str:
+        """How CUPED was applied, e.g. "CUPED on 7 pre-period days"; "" without it.
+
+        Names the adjusted metrics when some metrics opted out.
+        """
+        if not self.cuped_days:
+            return ""
+        adjusted = [m.name for m in self.metrics if m.metric_type.startswith("cuped")]
+        text = f"CUPED on {self.cuped_days} pre-period days"
+        return text if len(adjusted) == len(self.metrics) else f"{text} ({', '.join(adjusted)})"
+
     def comparison(self, metric: str, variant: str | None = None) -> MetricComparison:
         for c in self.comparisons:
             if c.metric == metric and (variant is None or c.variant == variant):

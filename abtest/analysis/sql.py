@@ -5,7 +5,8 @@ Written in portable, standard SQL (CTEs, window functions, ``CASE``,
 sqlglot, on a warehouse. The plan:
 
 1. ``units``: each user's first exposure (users exposed to more than one
-   variant are flagged and dropped);
+   variant are flagged and dropped), variants read as their index in the spec
+   (integer ``MIN``/``MAX`` are cheaper than string ones);
 2. ``user_totals``: ONE scan of ``events`` grouped by user, with no join: per
    user, the counts and value sums of the event types the metrics read in the
    analysis window (and, for CUPED, in the pre-period). These per-user rows are
@@ -13,11 +14,14 @@ sqlglot, on a warehouse. The plan:
    or after their first exposure (the module's events start with the module's
    exposure), the window totals are the post-exposure totals; the few users
    with events before their exposure (an exposure logged late, clock skew) are
-   recomputed from their own events with the exposure time. Joining the
-   aggregated rows instead of every event to the exposures is what keeps the
-   analysis close to the cost of a bare ``GROUP BY`` over the events;
-3. ``per_user``: each metric's per-user variables (numerator, denominator,
-   pre-period covariates), winsorized at fixed or percentile caps;
+   then recounted from their own events with the exposure time
+   (:func:`recounted_totals_sql`), a step the analyzer skips when there are
+   none. Joining the aggregated rows instead of every event to the exposures is
+   what keeps the analysis close to the cost of a bare ``GROUP BY`` over the
+   events;
+3. per user (:func:`per_user_sql`, a subquery, never stored): each metric's
+   variables (numerator, denominator, pre-period covariates), winsorized at
+   fixed or percentile caps;
 4. moments ``GROUP BY variant`` (or variant and segment, or variant and day):
    ``COUNT(*)``, ``SUM(x)`` and ``SUM(x * y)`` — the sufficient statistics the
    stats engine takes.
@@ -41,7 +45,6 @@ from abtest.store import quote_ident
 
 USER_DAYS = "__looklift_user_days"
 USER_TOTALS = "__looklift_user_totals"
-PER_USER = "__looklift_per_user"
 UNITS = "__looklift_units"
 
 
@@ -60,7 +63,7 @@ class MetricVariables:
 
     metric: MetricDefinition
     metric_type: str  # mean | proportion | ratio | cuped_mean | cuped_ratio
-    columns: tuple[str, ...]  # column names in PER_USER
+    columns: tuple[str, ...]  # column names in the per-user rows (per_user_sql)
 
 
 def _event_column(event: str, aggregate: str, period: str) -> str:
@@ -68,7 +71,11 @@ def _event_column(event: str, aggregate: str, period: str) -> str:
 
 
 def metric_variables(spec: ExperimentSpec, cuped: bool) -> list[MetricVariables]:
-    """Which per-user variables each metric of ``spec`` needs, in group order."""
+    """Which per-user variables each metric of ``spec`` needs, in group order.
+
+    With ``cuped``, metrics that do not opt out (``cuped: false``) also get their
+    pre-period covariates.
+    """
     out = []
     seen: set[str] = set()
     for _, name in spec.metrics.all() if spec.metrics else []:
@@ -82,70 +89,92 @@ def metric_variables(spec: ExperimentSpec, cuped: bool) -> list[MetricVariables]
         else:
             base = ["x"]
             kind = m.kind
-        if cuped:
+        if cuped and m.cuped:
             kind = "cuped_ratio" if m.kind == "ratio" else "cuped_mean"
             base = base + [f"pre_{b}" for b in base]
         out.append(MetricVariables(m, kind, tuple(f"{name}__{b}" for b in base)))
     return out
 
 
-def _event_aggregates(spec: ExperimentSpec) -> list[tuple[str, str]]:
-    """Distinct (event type, aggregate) pairs the metrics read."""
-    pairs: dict[tuple[str, str], None] = {}
+Aggregate = tuple[str, str, str]
+"""One per-user aggregate column: (event type, ``count`` or ``sum``, ``post`` or ``pre``)."""
+
+
+def _event_aggregates(
+    spec: ExperimentSpec, pre_start: dt.datetime | None
+) -> tuple[list[Aggregate], dt.datetime | None]:
+    """The distinct aggregates the metrics read, and the pre-period start they need.
+
+    Every metric's events after exposure (``post``); with ``pre_start``, the
+    events of the CUPED-adjusted metrics in the pre-period (``pre``). The
+    pre-period start is ``None`` when no metric reads it.
+    """
+    out: dict[Aggregate, None] = {}
     for _, name in spec.metrics.all() if spec.metrics else []:
         m = spec.metric(name)
         for part in (m.numerator, m.denominator):
-            if part is not None:
-                pairs[(part.event, part.aggregate)] = None
-    return list(pairs)
+            if part is None:
+                continue
+            out[(part.event, part.aggregate, "post")] = None
+            if pre_start is not None and m.cuped:
+                out[(part.event, part.aggregate, "pre")] = None
+    aggregates = list(out)
+    uses_pre = any(period == "pre" for _, _, period in aggregates)
+    return aggregates, (pre_start if uses_pre else None)
 
 
 def units_sql(spec: ExperimentSpec, start: dt.datetime, end: dt.datetime) -> str:
     """First exposure per user within the window; multi-variant users flagged.
 
-    One ``GROUP BY user_id``: a user who saw one variant has it as both
-    ``MIN(variant)`` and ``MAX(variant)``, and ``MIN(ts)`` is their first
-    exposure. A user who saw several (``mixed = 1``) is excluded from every
-    metric, so their ``variant`` (here the smallest name) is never read.
+    One ``GROUP BY user_id`` over the exposures, each variant read as its index
+    in the spec: a user who saw one variant has it as both ``MIN`` and ``MAX``,
+    and ``MIN(ts)`` is their first exposure. A user who saw several
+    (``mixed = 1``) is excluded from every metric, so their ``variant`` (here
+    the first of theirs in the spec's order) is never read.
     """
-    variants = ", ".join(literal(v) for v in spec.variant_names)
+    names = list(spec.variant_names)
+    variants = ", ".join(literal(v) for v in names)
+    code = " ".join(f"WHEN {literal(v)} THEN {i}" for i, v in enumerate(names))
+    name = " ".join(f"WHEN {i} THEN {literal(v)}" for i, v in enumerate(names))
     return f"""
-SELECT user_id, MIN(variant) AS variant, MIN(ts) AS exposed_at,
-       CAST(MIN(ts) AS DATE) AS exposed_day,
-       CASE WHEN MIN(variant) <> MAX(variant) THEN 1 ELSE 0 END AS mixed
-FROM exposures
-WHERE experiment = {literal(spec.key)}
-  AND ts >= {ts_literal(start)} AND ts < {ts_literal(end)}
-  AND variant IN ({variants})
-GROUP BY user_id"""
+SELECT x.user_id, CASE MIN(x.code) {name} END AS variant, MIN(x.ts) AS exposed_at,
+       CAST(MIN(x.ts) AS DATE) AS exposed_day,
+       CASE WHEN MIN(x.code) <> MAX(x.code) THEN 1 ELSE 0 END AS mixed
+FROM (
+  SELECT user_id, ts, CASE variant {code} END AS code
+  FROM exposures
+  WHERE experiment = {literal(spec.key)}
+    AND ts >= {ts_literal(start)} AND ts < {ts_literal(end)}
+    AND variant IN ({variants})
+) x
+GROUP BY x.user_id"""
 
 
 def _sums(
-    pairs: list[tuple[str, str]], periods: list[tuple[str, str]], source: str = "e"
+    aggregates: list[Aggregate], periods: dict[str, str | None], source: str = "e"
 ) -> list[str]:
-    """The count or value sum of each (event, aggregate) pair in each (period name, condition).
+    """Each aggregate: the count or value sum of an event type in a period (name: condition).
 
     ``COUNT(CASE WHEN ... THEN 1 END)`` and ``SUM(CASE WHEN ... THEN value END)``
     rather than summing ``CASE ... ELSE 0``: the same numbers (missing values add
-    nothing), and DuckDB aggregates them about a quarter faster (measured).
+    nothing), and DuckDB aggregates them about a quarter faster (measured). A
+    period without a condition is every row the query's ``WHERE`` keeps.
     """
     cols = []
-    for event, aggregate in pairs:
-        cond = f"{source}.event_type = {literal(event)}"
-        for period, when in periods:
-            name = quote_ident(_event_column(event, aggregate, period))
-            if aggregate == "count":
-                cols.append(f"COUNT(CASE WHEN {cond} AND {when} THEN 1 END) AS {name}")
-            else:
-                cols.append(
-                    f"COALESCE(SUM(CASE WHEN {cond} AND {when} THEN {source}.value END), 0) "
-                    f"AS {name}"
-                )
+    for event, aggregate, period in aggregates:
+        when = periods[period]
+        cond = f"{source}.event_type = {literal(event)}" + (f" AND {when}" if when else "")
+        name = quote_ident(_event_column(event, aggregate, period))
+        if aggregate == "count":
+            cols.append(f"COUNT(CASE WHEN {cond} THEN 1 END) AS {name}")
+        else:
+            cols.append(f"COALESCE(SUM(CASE WHEN {cond} THEN {source}.value END), 0) AS {name}")
     return cols
 
 
-def _event_filter(pairs: list[tuple[str, str]], lower: dt.datetime, end: dt.datetime) -> str:
-    events = ", ".join(literal(e) for e in dict.fromkeys(e for e, _ in pairs))
+def _event_filter(aggregates: list[Aggregate], lower: dt.datetime, end: dt.datetime) -> str:
+    """The rows every aggregate reads: the metrics' event types in ``[lower, end)``."""
+    events = ", ".join(literal(e) for e in dict.fromkeys(e for e, _, _ in aggregates))
     return (
         f"e.ts >= {ts_literal(lower)} AND e.ts < {ts_literal(end)}\n"
         f"  AND e.event_type IN ({events})"
@@ -153,12 +182,25 @@ def _event_filter(pairs: list[tuple[str, str]], lower: dt.datetime, end: dt.date
 
 
 def _periods(
-    start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None, post_from: str
-) -> list[tuple[str, str]]:
-    """(name, condition) of the post-exposure period and, with CUPED, the pre-period."""
-    periods = [("post", f"e.ts >= {post_from} AND e.ts < {ts_literal(end)}")]
+    start: dt.datetime, pre_start: dt.datetime | None, post_from: str | None
+) -> dict[str, str | None]:
+    """(name, condition) of the post-exposure period and, with CUPED, the pre-period.
+
+    The conditions assume :func:`_event_filter`'s window (from ``pre_start``, or
+    ``start`` without CUPED, to the end): the pre-period is then what comes
+    before ``start``, and the post-exposure period what comes from
+    ``post_from`` (an exposure time, never before ``start``; ``None`` for
+    ``start`` itself). Fewer comparisons per event than spelling both bounds,
+    which the one scan of the events pays for on every row.
+    """
+    begin = ts_literal(start)
+    if post_from is None:
+        post = f"e.ts >= {begin}" if pre_start is not None else None
+    else:
+        post = f"e.ts >= {post_from}"
+    periods = {"post": post}
     if pre_start is not None:
-        periods.append(("pre", f"e.ts >= {ts_literal(pre_start)} AND e.ts < {ts_literal(start)}"))
+        periods["pre"] = f"e.ts < {begin}"
     return periods
 
 
@@ -174,17 +216,17 @@ def user_days_sql(
     ``pre_start``: the series takes the pre-period covariates from
     ``user_totals``.
     """
-    pairs = _event_aggregates(spec)
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
     lower = pre_start if pre_start is not None else start
-    periods = _periods(start, end, pre_start, "u.exposed_at")
-    select = ",\n  ".join(_sums(pairs, periods))
-    wanted = " OR ".join(f"({when})" for _, when in periods)
+    periods = _periods(start, pre_start, "u.exposed_at")
+    select = ",\n  ".join(_sums(aggregates, periods))
+    wanted = " OR ".join(f"({when})" for when in periods.values())
     return f"""
 SELECT u.user_id, CAST(e.ts AS DATE) AS day,
   {select}
 FROM {UNITS} u
 JOIN events e ON e.user_id = u.user_id
-WHERE u.mixed = 0 AND {_event_filter(pairs, lower, end)}
+WHERE u.mixed = 0 AND {_event_filter(aggregates, lower, end)}
   AND ({wanted})
 GROUP BY u.user_id, CAST(e.ts AS DATE)"""
 
@@ -192,57 +234,66 @@ GROUP BY u.user_id, CAST(e.ts AS DATE)"""
 def user_totals_sql(
     spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
 ) -> str:
-    """Every exposed user once (mixed users dropped), with their aggregates over the analysis.
+    """Every exposed user once (mixed users dropped), with their aggregates over the window.
 
     ``scanned`` is the one scan of ``events``, grouped by user without any join:
     totals over the whole window ``[start, end)`` (as ``post__`` columns), over
-    the pre-period, and the time of the user's first event in the window. The
-    per-user rows are joined to the units: where that first event is at or
-    after the first exposure (or there is none), the window totals are the
-    post-exposure totals. Users with events between the start and their
-    exposure are recomputed, alone, from ``events`` joined to their exposure
-    time (the second branch; its join finds no rows when there are none).
-    Users without events get zeros.
+    the pre-period, and ``first_ts``, the time of the user's first event in the
+    window. Joined to the units, users without events get zeros. Where
+    ``first_ts`` is at or after the first exposure (or there is none), the
+    window totals are the post-exposure totals; the other users' rows are
+    replaced with :func:`recounted_totals_sql`.
     """
-    pairs = _event_aggregates(spec)
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
     lower = pre_start if pre_start is not None else start
-    columns = [
-        _event_column(event, aggregate, period)
-        for event, aggregate in pairs
-        for period in (("post", "pre") if pre_start is not None else ("post",))
-    ]
+    first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
     window = ",\n    ".join(
-        [
-            *_sums(pairs, _periods(start, end, pre_start, ts_literal(start))),
-            f"MIN(CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END) AS first_ts",
-        ]
+        [*_sums(aggregates, _periods(start, pre_start, None)), f"MIN({first}) AS first_ts"]
     )
-    exact = ",\n  ".join(_sums(pairs, _periods(start, end, pre_start, "u.exposed_at")))
-    totals = ", ".join(f"COALESCE(s.{quote_ident(c)}, 0) AS {quote_ident(c)}" for c in columns)
+    totals = ",\n  ".join(
+        f"COALESCE(s.{quote_ident(c)}, 0) AS {quote_ident(c)}"
+        for c in (_event_column(*a) for a in aggregates)
+    )
     return f"""
 WITH scanned AS (
   SELECT e.user_id,
     {window}
   FROM events e
-  WHERE {_event_filter(pairs, lower, end)}
+  WHERE {_event_filter(aggregates, lower, end)}
   GROUP BY e.user_id
-),
-exposed AS (
-  SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, s.first_ts, {totals}
-  FROM {UNITS} u
-  LEFT JOIN scanned s ON s.user_id = u.user_id
-  WHERE u.mixed = 0
 )
-SELECT x.user_id, x.variant, x.exposed_day, {", ".join(f"x.{quote_ident(c)}" for c in columns)}
-FROM exposed x
-WHERE x.first_ts IS NULL OR x.first_ts >= x.exposed_at
-UNION ALL
-SELECT u.user_id, u.variant, u.exposed_day,
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, s.first_ts,
+  {totals}
+FROM {UNITS} u
+LEFT JOIN scanned s ON s.user_id = u.user_id
+WHERE u.mixed = 0"""
+
+
+def late_exposures_sql() -> str:
+    """How many users of ``user_totals`` have events in the window before their exposure."""
+    return f"SELECT COUNT(*) FROM {USER_TOTALS} WHERE first_ts < exposed_at"
+
+
+def recounted_totals_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> str:
+    """The exact totals of the users with events before their exposure, from their events.
+
+    Rows with ``user_totals``' columns (``first_ts`` left empty), to insert in
+    place of those users' window totals: events joined to the exposure time,
+    for these users only.
+    """
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
+    lower = pre_start if pre_start is not None else start
+    exact = ",\n  ".join(_sums(aggregates, _periods(start, pre_start, "u.exposed_at")))
+    return f"""
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at,
+  CAST(NULL AS TIMESTAMP) AS first_ts,
   {exact}
-FROM exposed u
+FROM {USER_TOTALS} u
 JOIN events e ON e.user_id = u.user_id
-WHERE u.first_ts < u.exposed_at AND {_event_filter(pairs, lower, end)}
-GROUP BY u.user_id, u.variant, u.exposed_day"""
+WHERE u.first_ts < u.exposed_at AND {_event_filter(aggregates, lower, end)}
+GROUP BY u.user_id, u.variant, u.exposed_day, u.exposed_at"""
 
 
 def _column(name: str) -> str:
@@ -270,19 +321,16 @@ def _per_user_value(
 
 
 def _aggregate_columns(variables: list[MetricVariables], period: str) -> list[str]:
-    """The aggregate columns the metrics read in a period (``post`` or ``pre``)."""
+    """The aggregate columns the metrics read in a period (``post``, or ``pre`` for CUPED)."""
     return sorted(
         {
             _event_column(p.event, p.aggregate, period)
             for mv in variables
+            if period == "post" or mv.metric_type.startswith("cuped")
             for p in (mv.metric.numerator, mv.metric.denominator)
             if p is not None
         }
     )
-
-
-def _uses_pre(variables: list[MetricVariables]) -> bool:
-    return any(mv.metric_type.startswith("cuped") for mv in variables)
 
 
 def _variable_columns(
@@ -305,7 +353,11 @@ def _variable_columns(
 
 
 def per_user_sql(variables: list[MetricVariables], caps: dict[str, float]) -> str:
-    """Every exposed user once, with each metric's variables (0 for users with no events)."""
+    """Every exposed user once, with each metric's variables (0 for users with no events).
+
+    A projection of ``user_totals``, read as a subquery by the moments queries
+    rather than stored: writing it would cost more than computing it again.
+    """
     return f"""
 SELECT d.user_id, d.variant, d.exposed_day,
   {_variable_columns(variables, caps)}
@@ -337,20 +389,22 @@ def moments_select(variables: list[MetricVariables], source: str = "p") -> str:
     return ",\n  ".join(parts)
 
 
-def moments_by_variant_sql(variables: list[MetricVariables]) -> str:
+def moments_by_variant_sql(variables: list[MetricVariables], caps: dict[str, float]) -> str:
     return f"""
 SELECT p.variant,
   {moments_select(variables)}
-FROM {PER_USER} p
+FROM ({per_user_sql(variables, caps)}) p
 GROUP BY p.variant"""
 
 
-def moments_by_segment_sql(variables: list[MetricVariables], segment: str) -> str:
+def moments_by_segment_sql(
+    variables: list[MetricVariables], caps: dict[str, float], segment: str
+) -> str:
     seg = quote_ident(segment)
     return f"""
 SELECT p.variant, CAST(s.{seg} AS VARCHAR) AS segment_value,
   {moments_select(variables)}
-FROM {PER_USER} p
+FROM ({per_user_sql(variables, caps)}) p
 JOIN users s ON s.user_id = p.user_id
 GROUP BY p.variant, CAST(s.{seg} AS VARCHAR)"""
 
@@ -377,7 +431,7 @@ def moments_by_day_sql(
     """
     day_rows = ", ".join(f"(DATE {literal(d.isoformat())})" for d in days)
     post = _aggregate_columns(variables, "post")
-    pre = _aggregate_columns(variables, "pre") if _uses_pre(variables) else []
+    pre = _aggregate_columns(variables, "pre")
     q = quote_ident
     # Days and steps are never NULL; NULLS FIRST is spelled out because engines disagree
     # on the default and BigQuery cannot express DuckDB's.

@@ -123,7 +123,17 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
                 "metric_definitions are given but no metrics section says which are primary",
             )
         )
+    analysis = data.get("analysis")
+    pre_days = analysis.get("cuped_pre_period_days") if isinstance(analysis, Mapping) else None
     for name, definition in definitions.items():
+        if isinstance(definition, Mapping) and definition.get("cuped") is True and not pre_days:
+            out.append(
+                (
+                    ("metric_definitions", name, "cuped"),
+                    f"metric {name!r} asks for CUPED but the analysis has no pre-period: "
+                    "set analysis.cuped_pre_period_days (e.g. 7)",
+                )
+            )
         if (
             isinstance(definition, Mapping)
             and "name" in definition

@@ -193,6 +193,10 @@ class MetricDefinition(_Model):
     winsorize: Winsorization | None = None
     direction: Direction | None = None
     """Which way is good; required for guardrails (a move the other way is a failure)."""
+    cuped: bool = True
+    """Adjust with each unit's pre-period value when ``analysis.cuped_pre_period_days`` is
+    set (the default); ``false`` for a metric whose past says little about it, which also
+    spares the analysis its pre-period columns."""
     description: str = ""
 
     @model_validator(mode="after")

@@ -211,6 +211,12 @@ def test_known_encoders_none_means_no_check(tmp_path: Path) -> None:
             "analysis",
             "only applies with test: sequential",
         ),
+        (
+            {"metric_definitions__ctr__cuped": True},
+            "metric_definitions.ctr.cuped",
+            "asks for CUPED but the analysis has no pre-period",
+        ),
+        ({"metric_definitions__ctr__cuped": "sometimes"}, "metric_definitions.ctr.cuped", "bool"),
         ({"analysis": {"correction": "bonferroni"}}, "analysis.correction", "'holm', 'bh' or"),
         ({"analysis": {"alpha": 0}}, "analysis.alpha", "greater than 0"),
         ({"variants__0__params": {"k": 0}}, "variants[0].params", "k must be a positive"),

@@ -93,6 +93,27 @@ def db(small_world, tmp_path_factory) -> Path:
                 }
             ),
         )
+        # Users with events in the window before their first exposure (a late exposure
+        # log): those events must not count.
+        late = store.query(
+            "SELECT user_id, MIN(ts) AS exposed_at FROM exposures "
+            "WHERE experiment = 'analyzer-test' AND user_id <> ? GROUP BY user_id "
+            "HAVING MIN(ts) >= ? ORDER BY user_id LIMIT 5",
+            [mixed["user_id"], START + dt.timedelta(hours=2)],
+        )
+        kinds = ["impression", "tap", "purchase"]
+        store.ingest(
+            "events",
+            pl.DataFrame(
+                {
+                    "event_id": [f"late-{u}-{k}" for u in late["user_id"] for k in kinds],
+                    "ts": [t - dt.timedelta(hours=1) for t in late["exposed_at"] for _ in kinds],
+                    "user_id": [u for u in late["user_id"] for _ in kinds],
+                    "event_type": kinds * late.height,
+                    "value": [None, None, 250.0] * late.height,
+                }
+            ),
+        )
     return path
 
 
@@ -189,6 +210,45 @@ def test_results_equal_the_engine_on_independently_computed_moments(
                 )
     assert result.health.mixed_users == 1
     assert "more than one variant" in result.health.warnings[0]
+
+
+def test_a_metric_can_opt_out_of_cuped(db: Path) -> None:
+    data = json.loads(json.dumps(SPEC))
+    data["analysis"]["cuped_pre_period_days"] = 3
+    data["metric_definitions"]["revenue"]["cuped"] = False
+    with Store(db, read_only=True) as store:
+        result = analyze(store, parse_spec(data))
+    values = reference_values(db, cuped_days=3)
+    for name, cuped in (("revenue", False), ("taps", True), ("tap_rate", True)):
+        control = reference_stats(values, "control", cuped)[name]
+        treatment = reference_stats(values, "treatment", cuped)[name]
+        expected = compare(control, treatment).relative
+        got = result.comparison(name).comparison.relative
+        assert got.estimate == pytest.approx(expected.estimate, rel=1e-9), name
+        assert got.ci_low == pytest.approx(expected.ci_low, rel=1e-9), name
+    assert result.metric("revenue").metric_type == "mean"
+    assert result.cuped_text == "CUPED on 3 pre-period days (tap_rate, buyers, taps, impressions)"
+    last = max((d for d in result.daily if d.metric == "revenue"), key=lambda d: d.day)
+    assert last.lift == pytest.approx(result.comparison("revenue").comparison.relative.estimate)
+
+
+def test_events_before_the_first_exposure_are_not_counted(db: Path, tmp_path: Path) -> None:
+    """Users with events in the window before their exposure are recounted from it."""
+    with Store(db, read_only=True) as store:
+        late = store.fetch_one("SELECT count(*) FROM events WHERE event_id LIKE 'late-%'")
+        with_late = analyze(store, make_spec(cuped_pre_period_days=3), daily=False, segments=())
+    assert late == (15,)
+    copy = tmp_path / "without-late.duckdb"
+    shutil.copy(db, copy)
+    with Store(copy) as store:
+        store.con.execute("DELETE FROM events WHERE event_id LIKE 'late-%'")
+        without = analyze(store, make_spec(cuped_pre_period_days=3), daily=False, segments=())
+    for got, expected in zip(with_late.comparisons, without.comparisons, strict=True):
+        assert got.comparison.control_n == expected.comparison.control_n
+        for attr in ("estimate", "ci_low", "ci_high"):
+            assert getattr(got.comparison.relative, attr) == pytest.approx(
+                getattr(expected.comparison.relative, attr), rel=1e-12
+            ), got.metric
 
 
 def test_percentile_cap_is_pooled_percentile_cont(db: Path) -> None:
@@ -319,13 +379,16 @@ def test_variant_stats_are_the_inputs_of_power(db: Path) -> None:
 def test_sql_is_portable_to_warehouses(db: Path) -> None:
     spec = make_spec(cuped_pre_period_days=3)
     variables = analysis_sql.metric_variables(spec, cuped=True)
+    pre_start, caps = START - dt.timedelta(days=3), {"impressions": 40.0}
     queries = [
         analysis_sql.units_sql(spec, START, END),
-        analysis_sql.user_days_sql(spec, START, END, START - dt.timedelta(days=3)),
-        analysis_sql.per_user_sql(variables, {"impressions": 40.0}),
+        analysis_sql.user_totals_sql(spec, START, END, pre_start),
+        analysis_sql.late_exposures_sql(),
+        analysis_sql.recounted_totals_sql(spec, START, END, pre_start),
+        analysis_sql.user_days_sql(spec, START, END, pre_start),
         analysis_sql.percentile_cap_sql(spec.metric("revenue")),
-        analysis_sql.moments_by_variant_sql(variables),
-        analysis_sql.moments_by_segment_sql(variables, "platform"),
+        analysis_sql.moments_by_variant_sql(variables, caps),
+        analysis_sql.moments_by_segment_sql(variables, caps, "platform"),
         analysis_sql.moments_by_day_sql(variables, [START.date(), END.date()], {}),
     ]
     for query in queries:
