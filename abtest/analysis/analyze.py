@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -294,11 +294,11 @@ def analyze(
     groups = {name: group for group, name in reversed(spec.metrics.all())}
 
     try:
-        caps = _build_tables(store, spec, variables, start, end, pre_start, daily=daily)
+        caps, mixed = _build_tables(store, spec, variables, start, end, pre_start, daily=daily)
         by_variant = {
             r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables, caps))
         }
-        health = _health(store, spec, start, end)
+        health = _health(store, spec, start, end, mixed)
 
         infos, values, raw = [], [], []
         control = spec.variant_names[0]
@@ -403,6 +403,15 @@ def analyze(
     )
 
 
+class Tables(NamedTuple):
+    """What building an analysis' tables found out."""
+
+    caps: dict[str, float]
+    """Winsorization cap of each capped metric."""
+    mixed_users: int
+    """Users exposed to more than one variant (excluded from the tables)."""
+
+
 def _build_tables(
     store: Store,
     spec: ExperimentSpec,
@@ -412,17 +421,19 @@ def _build_tables(
     pre_start: dt.datetime | None,
     *,
     daily: bool = False,
-) -> dict[str, float]:
-    """Create the temporary tables of an analysis; return the winsorization caps used.
+) -> Tables:
+    """Create the temporary tables of an analysis; return the caps and the mixed users.
 
     ``daily`` adds the per-user-day table that the day-by-day series reads.
     """
     con = store.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.UNITS} AS {sql.units_sql(spec, start, end)}")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS "
         f"{sql.user_totals_sql(spec, start, end, pre_start)}"
     )
+    (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1") or (0,)
+    if mixed:
+        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
     (late,) = store.fetch_one(sql.late_exposures_sql()) or (0,)
     if late:  # recount users with events before their exposure, from their events
         con.execute(
@@ -444,11 +455,11 @@ def _build_tables(
         else:
             (cap,) = store.fetch_one(sql.percentile_cap_sql(mv.metric)) or (None,)
             caps[mv.metric.name] = float(cap) if cap is not None else math.inf
-    return caps
+    return Tables(caps, int(mixed))
 
 
 def _drop_tables(store: Store) -> None:
-    for table in (sql.USER_DAYS, sql.USER_TOTALS, sql.UNITS):
+    for table in (sql.USER_DAYS, sql.USER_TOTALS):
         store.con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -466,7 +477,7 @@ def variant_stats(
     pre_start = start - dt.timedelta(days=spec.analysis.cuped_pre_period_days) if cuped else None
     variables = sql.metric_variables(spec, cuped)
     try:
-        caps = _build_tables(store, spec, variables, start, end, pre_start)
+        caps, _ = _build_tables(store, spec, variables, start, end, pre_start)
         rows = {r["variant"]: r for r in _rows(store, sql.moments_by_variant_sql(variables, caps))}
     finally:
         _drop_tables(store)
@@ -475,18 +486,16 @@ def variant_stats(
     }
 
 
-def _health(store: Store, spec: ExperimentSpec, start: dt.datetime, end: dt.datetime) -> Health:
+def _health(
+    store: Store, spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, mixed: int
+) -> Health:
     counts = {v: 0 for v in spec.variant_names}
-    mixed = 0
     cumulative = dict.fromkeys(spec.variant_names, 0)
     days = []
-    for day, variant, is_mixed, n in store.con.execute(
-        f"SELECT exposed_day, variant, mixed, count(*) FROM {sql.UNITS} "
-        "GROUP BY exposed_day, variant, mixed ORDER BY exposed_day, variant, mixed"
+    for day, variant, n in store.con.execute(
+        f"SELECT exposed_day, variant, count(*) FROM {sql.USER_TOTALS} "
+        "GROUP BY exposed_day, variant ORDER BY exposed_day, variant"
     ).fetchall():
-        if is_mixed:
-            mixed += int(n)
-            continue
         counts[variant] += int(n)
         cumulative[variant] += int(n)
         days.append(ExposureDay(day, variant, int(n), cumulative[variant]))
