@@ -101,6 +101,7 @@ def _segments(store: Store, requested: Sequence[str] | None) -> list[str]:
     ]
     if requested is None:
         return [s for s in DEFAULT_SEGMENTS if s in columns]
+    requested = list(dict.fromkeys(requested))
     unknown = [s for s in requested if s not in columns or s == "user_id"]
     if unknown:
         raise AnalysisError(
@@ -435,16 +436,16 @@ def _build_tables(
     if mixed:
         con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
     (late,) = store.fetch_one(sql.late_exposures_sql()) or (0,)
+    if daily:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
+            f"{sql.user_days_sql(spec, start, end, late_users=bool(late))}"
+        )
     if late:  # recount users with events before their exposure, from their events
         con.execute(
             f"INSERT INTO {sql.USER_TOTALS} {sql.recounted_totals_sql(spec, start, end, pre_start)}"
         )
         con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE first_ts < exposed_at")
-    if daily:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
-            f"{sql.user_days_sql(spec, start, end, None)}"
-        )
     caps: dict[str, float] = {}
     for mv in variables:
         w = mv.metric.winsorize
@@ -594,11 +595,13 @@ def _segment_breakdowns(
     test: str,
 ) -> tuple[SegmentPoint, ...]:
     control = spec.variant_names[0]
-    points = []
-    for segment in segments:
-        rows = _rows(store, sql.moments_by_segment_sql(variables, caps, segment))
-        by = {(r["variant"], r["segment_value"]): r for r in rows}
-        seg_values = sorted({r["segment_value"] for r in rows}, key=str)
+    points: list[SegmentPoint] = []
+    if not segments:
+        return ()
+    rows = _rows(store, sql.moments_by_segments_sql(variables, caps, segments))
+    for i, segment in enumerate(segments):
+        by = {(r["variant"], r[f"value|{i}"]): r for r in rows if r[f"grouped|{i}"] == 0}
+        seg_values = sorted({value for _, value in by}, key=str)
         for v in spec.variant_names[1:]:
             c_rows = [by.get((control, s), {"n": 0}) for s in seg_values]
             t_rows = [by.get((v, s), {"n": 0}) for s in seg_values]

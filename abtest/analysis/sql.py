@@ -28,7 +28,8 @@ sqlglot, on a warehouse. The plan:
    stats engine takes.
 
 The day-by-day cumulative series reads ``user_days`` (per user and day, the
-post-exposure aggregates), built only when that series is asked for.
+post-exposure aggregates, built the same way), made only when that series is
+asked for.
 
 Identifiers that come from YAML (metric, event and segment names) are
 validated by the spec and quoted here; values are bound as parameters or
@@ -205,29 +206,43 @@ def _periods(
 
 
 def user_days_sql(
-    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, late_users: bool
 ) -> str:
-    """Per exposed user and day, the aggregates the metrics need (events joined to the users).
+    """Per exposed user and day, the post-exposure aggregates the metrics need.
 
-    Post-exposure events are dated by their day; a row exists only for a day
-    with such events (or, with ``pre_start``, pre-period events, in separate
-    ``pre__`` columns on the days they happened, before the start). The
-    analyzer builds this only for the day-by-day series, without
-    ``pre_start``: the series takes the pre-period covariates from
-    ``user_totals``.
+    As for :func:`user_totals_sql`: one scan of ``events`` grouped by user and
+    day, with no join, kept for the users whose events in the window all come
+    at or after their first exposure (``first_ts >= exposed_at``); with
+    ``late_users``, the users with events before their exposure get their days
+    from their own events joined to the exposure time. It must be built
+    before those users' totals are recounted (which clears ``first_ts``). A row
+    exists only for a day with post-exposure events.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    lower = pre_start if pre_start is not None else start
-    periods = _periods(start, pre_start, "u.exposed_at")
-    select = ",\n  ".join(_sums(aggregates, periods))
-    wanted = " OR ".join(f"({when})" for when in periods.values())
-    return f"""
+    aggregates = [a for a in _event_aggregates(spec, None)[0] if a[2] == "post"]
+    names = ", ".join(f"s.{quote_ident(_event_column(*a))}" for a in aggregates)
+    sums = ",\n    ".join(_sums(aggregates, {"post": None}))
+    query = f"""
+WITH scanned AS (
+  SELECT e.user_id, CAST(e.ts AS DATE) AS day,
+    {sums}
+  FROM events e
+  WHERE {_event_filter(aggregates, start, end)}
+  GROUP BY e.user_id, CAST(e.ts AS DATE)
+)
+SELECT s.user_id, s.day, {names}
+FROM scanned s
+JOIN {USER_TOTALS} u ON u.user_id = s.user_id
+WHERE u.first_ts >= u.exposed_at"""
+    if not late_users:
+        return query
+    return f"""{query}
+UNION ALL
 SELECT u.user_id, CAST(e.ts AS DATE) AS day,
-  {select}
+    {sums}
 FROM {USER_TOTALS} u
 JOIN events e ON e.user_id = u.user_id
-WHERE {_event_filter(aggregates, lower, end)}
-  AND ({wanted})
+WHERE u.first_ts < u.exposed_at AND e.ts >= u.exposed_at
+  AND {_event_filter(aggregates, start, end)}
 GROUP BY u.user_id, CAST(e.ts AS DATE)"""
 
 
@@ -400,16 +415,31 @@ FROM ({per_user_sql(variables, caps)}) p
 GROUP BY p.variant"""
 
 
-def moments_by_segment_sql(
-    variables: list[MetricVariables], caps: dict[str, float], segment: str
+def moments_by_segments_sql(
+    variables: list[MetricVariables], caps: dict[str, float], segments: list[str]
 ) -> str:
-    seg = quote_ident(segment)
+    """Moments per variant and value of each segment (a ``users`` column), in one pass.
+
+    ``GROUPING SETS`` groups the per-user rows, joined once to ``users``, by
+    variant and each segment in turn. A row's ``value|i`` is its value of
+    segment ``i`` (as text), and ``grouped|i`` is 0 in the rows of segment
+    ``i`` (1 in the others), which tells a missing value from another segment's
+    row.
+    """
+    columns = [f"s.{quote_ident(segment)}" for segment in segments]
+    values = ",\n  ".join(
+        f"CAST({c} AS VARCHAR) AS {quote_ident(f'value|{i}')}, "
+        f"GROUPING({c}) AS {quote_ident(f'grouped|{i}')}"
+        for i, c in enumerate(columns)
+    )
+    sets = ", ".join(f"(p.variant, {c})" for c in columns)
     return f"""
-SELECT p.variant, CAST(s.{seg} AS VARCHAR) AS segment_value,
+SELECT p.variant,
+  {values},
   {moments_select(variables)}
 FROM ({per_user_sql(variables, caps)}) p
 JOIN users s ON s.user_id = p.user_id
-GROUP BY p.variant, CAST(s.{seg} AS VARCHAR)"""
+GROUP BY GROUPING SETS ({sets})"""
 
 
 def moments_by_day_sql(

@@ -298,6 +298,26 @@ def test_segments_partition_the_users(db: Path) -> None:
         assert sum(r.treatment_users for r in rows) == result.health.users["treatment"]
 
 
+def test_segment_lifts_equal_the_engine_on_each_segment(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(), segments=["country", "platform"], daily=False)
+        users = store.query("SELECT user_id, platform, country FROM users")
+    values = reference_values(db).join(users, on="user_id")
+    checked = 0
+    for point in result.segments:
+        if point.metric not in ("taps", "tap_rate"):  # uncapped: no pooled cap to carry over
+            continue
+        part = values.filter(pl.col(point.segment) == point.value)
+        control = reference_stats(part, "control", False)[point.metric]
+        treatment = reference_stats(part, "treatment", False)[point.metric]
+        expected = compare(control, treatment).relative
+        assert point.lift == pytest.approx(expected.estimate, rel=1e-9, nan_ok=True)
+        assert point.lift_low == pytest.approx(expected.ci_low, rel=1e-9, nan_ok=True)
+        assert point.control_users == control.n
+        checked += 1
+    assert checked >= 8
+
+
 def test_segment_names_are_checked_and_quoted(db: Path, tmp_path: Path) -> None:
     copy = tmp_path / "quoted.duckdb"
     shutil.copy(db, copy)
@@ -385,10 +405,10 @@ def test_sql_is_portable_to_warehouses(db: Path) -> None:
         analysis_sql.user_totals_sql(spec, START, END, pre_start),
         analysis_sql.late_exposures_sql(),
         analysis_sql.recounted_totals_sql(spec, START, END, pre_start),
-        analysis_sql.user_days_sql(spec, START, END, pre_start),
+        analysis_sql.user_days_sql(spec, START, END, late_users=True),
         analysis_sql.percentile_cap_sql(spec.metric("revenue")),
         analysis_sql.moments_by_variant_sql(variables, caps),
-        analysis_sql.moments_by_segment_sql(variables, caps, "platform"),
+        analysis_sql.moments_by_segments_sql(variables, caps, ["platform", "is_new"]),
         analysis_sql.moments_by_day_sql(variables, [START.date(), END.date()], {}),
     ]
     for query in queries:
