@@ -439,7 +439,7 @@ def _build_tables(
     if daily:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS "
-            f"{sql.user_days_sql(spec, start, end, late_users=bool(late))}"
+            f"{sql.user_days_sql(spec, start, end, pre_start, late_users=bool(late))}"
         )
     if late:  # recount users with events before their exposure, from their events
         con.execute(

@@ -206,7 +206,11 @@ def _periods(
 
 
 def user_days_sql(
-    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, late_users: bool
+    spec: ExperimentSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+    pre_start: dt.datetime | None,
+    late_users: bool,
 ) -> str:
     """Per exposed user and day, the post-exposure aggregates the metrics need.
 
@@ -216,10 +220,16 @@ def user_days_sql(
     ``late_users``, the users with events before their exposure get their days
     from their own events joined to the exposure time. It must be built
     before those users' totals are recounted (which clears ``first_ts``). A row
-    exists only for a day with post-exposure events.
+    exists only for a day with post-exposure events. Each row also carries the
+    user's variant and, with ``pre_start``, their pre-period aggregates (from
+    ``user_totals``), which the day-by-day series needs with every row.
     """
-    aggregates = [a for a in _event_aggregates(spec, None)[0] if a[2] == "post"]
+    every, _ = _event_aggregates(spec, pre_start)
+    aggregates = [a for a in every if a[2] == "post"]
     names = ", ".join(f"s.{quote_ident(_event_column(*a))}" for a in aggregates)
+    carried = ", ".join(
+        ["u.variant", *(f"u.{quote_ident(_event_column(*a))}" for a in every if a[2] == "pre")]
+    )
     sums = ",\n    ".join(_sums(aggregates, {"post": None}))
     query = f"""
 WITH scanned AS (
@@ -229,7 +239,7 @@ WITH scanned AS (
   WHERE {_event_filter(aggregates, start, end)}
   GROUP BY e.user_id, CAST(e.ts AS DATE)
 )
-SELECT s.user_id, s.day, {names}
+SELECT s.user_id, s.day, {names}, {carried}
 FROM scanned s
 JOIN {USER_TOTALS} u ON u.user_id = s.user_id
 WHERE u.first_ts >= u.exposed_at"""
@@ -238,12 +248,13 @@ WHERE u.first_ts >= u.exposed_at"""
     return f"""{query}
 UNION ALL
 SELECT u.user_id, CAST(e.ts AS DATE) AS day,
-    {sums}
+    {sums},
+    {carried}
 FROM {USER_TOTALS} u
 JOIN events e ON e.user_id = u.user_id
 WHERE u.first_ts < u.exposed_at AND e.ts >= u.exposed_at
   AND {_event_filter(aggregates, start, end)}
-GROUP BY u.user_id, CAST(e.ts AS DATE)"""
+GROUP BY u.user_id, CAST(e.ts AS DATE), {carried}"""
 
 
 def user_totals_sql(
@@ -475,9 +486,9 @@ def moments_by_day_sql(
         + [f"t.{q(c)}" for c in pre]
     )
     later = ", ".join(
-        ["ud.user_id", "t.variant", "ud.day", "1 AS step"]
+        ["ud.user_id", "ud.variant", "ud.day", "1 AS step"]
         + [f"ud.{q(c)}" for c in post]
-        + [f"t.{q(c)}" for c in pre]
+        + [f"ud.{q(c)}" for c in pre]
     )
     window = f"OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     running = ",\n    ".join(
@@ -519,7 +530,6 @@ steps AS (
   UNION ALL
   SELECT {later}
   FROM {USER_DAYS} ud
-  JOIN {USER_TOTALS} t ON t.user_id = ud.user_id
 ),
 cumulative AS (
   SELECT s.user_id, s.day, s.step,

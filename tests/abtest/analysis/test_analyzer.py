@@ -405,7 +405,7 @@ def test_sql_is_portable_to_warehouses(db: Path) -> None:
         analysis_sql.user_totals_sql(spec, START, END, pre_start),
         analysis_sql.late_exposures_sql(),
         analysis_sql.recounted_totals_sql(spec, START, END, pre_start),
-        analysis_sql.user_days_sql(spec, START, END, late_users=True),
+        analysis_sql.user_days_sql(spec, START, END, pre_start, late_users=True),
         analysis_sql.percentile_cap_sql(spec.metric("revenue")),
         analysis_sql.moments_by_variant_sql(variables, caps),
         analysis_sql.moments_by_segments_sql(variables, caps, ["platform", "is_new"]),
