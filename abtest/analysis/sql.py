@@ -257,27 +257,43 @@ WHERE u.first_ts < u.exposed_at AND e.ts >= u.exposed_at
 GROUP BY u.user_id, CAST(e.ts AS DATE), {carried}"""
 
 
+def user_events_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> str:
+    """The one scan of ``events``: per user, their aggregates over the window, without a join.
+
+    Totals over the whole window ``[start, end)`` (as ``post__`` columns), over
+    the pre-period, and ``first_ts``, the time of the user's first event in the
+    window, for every user with events (exposed or not).
+    """
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
+    lower = pre_start if pre_start is not None else start
+    first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
+    window = ",\n  ".join(
+        [*_sums(aggregates, _periods(start, pre_start, None)), f"MIN({first}) AS first_ts"]
+    )
+    return f"""
+SELECT e.user_id,
+  {window}
+FROM events e
+WHERE {_event_filter(aggregates, lower, end)}
+GROUP BY e.user_id"""
+
+
 def user_totals_sql(
     spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
 ) -> str:
     """Every exposed user once, with their aggregates over the window.
 
     ``units`` are the first exposures (:func:`units_sql`; users exposed to
-    several variants have ``mixed = 1``, for the analyzer to count and drop).
-    ``scanned`` is the one scan of ``events``, grouped by user without any join:
-    totals over the whole window ``[start, end)`` (as ``post__`` columns), over
-    the pre-period, and ``first_ts``, the time of the user's first event in the
-    window. Joined to the units, users without events get zeros. Where
-    ``first_ts`` is at or after the first exposure (or there is none), the
-    window totals are the post-exposure totals; the other users' rows are
-    replaced with :func:`recounted_totals_sql`.
+    several variants have ``mixed = 1``, for the analyzer to count and drop),
+    ``scanned`` the per-user aggregates of the events (:func:`user_events_sql`).
+    Joined to the units, users without events get zeros. Where ``first_ts`` is
+    at or after the first exposure (or there is none), the window totals are
+    the post-exposure totals; the other users' rows are replaced with
+    :func:`recounted_totals_sql`.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    lower = pre_start if pre_start is not None else start
-    first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
-    window = ",\n    ".join(
-        [*_sums(aggregates, _periods(start, pre_start, None)), f"MIN({first}) AS first_ts"]
-    )
+    aggregates, _ = _event_aggregates(spec, pre_start)
     totals = ",\n  ".join(
         f"COALESCE(s.{quote_ident(c)}, 0) AS {quote_ident(c)}"
         for c in (_event_column(*a) for a in aggregates)
@@ -285,12 +301,7 @@ def user_totals_sql(
     return f"""
 WITH units AS ({units_sql(spec, start, end)}
 ),
-scanned AS (
-  SELECT e.user_id,
-    {window}
-  FROM events e
-  WHERE {_event_filter(aggregates, lower, end)}
-  GROUP BY e.user_id
+scanned AS ({user_events_sql(spec, start, end, pre_start)}
 )
 SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed, s.first_ts,
   {totals}
