@@ -594,10 +594,10 @@ def _segment_breakdowns(
     segments: list[str],
     test: str,
 ) -> tuple[SegmentPoint, ...]:
-    control = spec.variant_names[0]
-    points: list[SegmentPoint] = []
     if not segments:
         return ()
+    control = spec.variant_names[0]
+    points: list[SegmentPoint] = []
     rows = _rows(store, sql.moments_by_segments_sql(variables, caps, segments))
     for i, segment in enumerate(segments):
         by = {(r["variant"], r[f"value|{i}"]): r for r in rows if r[f"grouped|{i}"] == 0}
