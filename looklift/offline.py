@@ -14,6 +14,7 @@ from offline_eval import (
     OfflineEvalError,
     compare,
     counterfactual_tap_rate,
+    coverage_warning,
     evaluate_encoder,
     load_judgments,
 )
@@ -32,7 +33,9 @@ class OfflineResult:
     production: str | None
     """The logging policy of the module, whose propensities the counterfactual uses."""
     n_queries: int
+    """Judged queries: source items with at least one judged candidate."""
     n_judged_items: int
+    """Judged (query, item) pairs over all queries (the per-query counts summed)."""
     comparison: Comparison
     counterfactual: tuple[CounterfactualEstimate, ...]
     warnings: tuple[str, ...]
@@ -109,16 +112,7 @@ def run_offline_eval(
             counterfactual.append(
                 counterfactual_tap_rate(store, e, start=start, end=end, logging_policy=production)
             )
-        low = [
-            c.policy
-            for c in counterfactual
-            if c.target_slots_logged is not None and c.target_slots_logged < 0.5
-        ]
-        if low:
-            warnings.append(
-                f"the logs cover under half of the slots {', '.join(low)} would fill: its "
-                "counterfactual tap rate only counts what was logged and is likely too low"
-            )
+        warnings.extend(w for c in counterfactual if (w := coverage_warning(c)) is not None)
     else:
         warnings.append("no module logs with propensities: no counterfactual tap rate")
     return OfflineResult(
@@ -126,7 +120,7 @@ def run_offline_eval(
         judgments_from=judgments_from,
         production=production,
         n_queries=judgments.n_queries,
-        n_judged_items=judgments.n_relevant,
+        n_judged_items=int(judgments.n_relevant.sum()),
         comparison=comparison,
         counterfactual=tuple(counterfactual),
         warnings=tuple(warnings),

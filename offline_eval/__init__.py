@@ -13,7 +13,7 @@ Everything also works on plain arrays (``Judgments.from_arrays``,
 """
 
 from offline_eval.compare import compare
-from offline_eval.counterfactual import counterfactual_tap_rate, ips_estimate
+from offline_eval.counterfactual import counterfactual_tap_rate, coverage_warning, ips_estimate
 from offline_eval.errors import OfflineEvalError
 from offline_eval.judgments import DEFAULT_GAINS, Judgments, load_judgments
 from offline_eval.metrics import DEFAULT_KS, METRICS, evaluate, evaluate_encoder
@@ -39,6 +39,7 @@ __all__ = [
     "catalog_size",
     "compare",
     "counterfactual_tap_rate",
+    "coverage_warning",
     "evaluate",
     "evaluate_encoder",
     "ips_estimate",

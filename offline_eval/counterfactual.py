@@ -164,6 +164,30 @@ def counterfactual_tap_rate(
     )
 
 
+LOW_COVERAGE = 0.5
+"""Below this share of the target's slots seen in the log, the estimates get a warning."""
+
+
+def coverage_warning(estimate: CounterfactualEstimate) -> str | None:
+    """What a log that misses many of the target's slots does to each estimator, or ``None``.
+
+    The two estimators fail differently. IPS divides by every logged impression
+    and counts a slot the log never showed as never tapped, so it is biased low.
+    SNIPS (the one reports show) divides by the weight of the slots that were
+    logged, so it averages over them alone: right only if the unseen slots tap
+    like the seen ones, and wrong either way otherwise.
+    """
+    share = estimate.target_slots_logged
+    if share is None or share >= LOW_COVERAGE:
+        return None
+    return (
+        f"the logs show only {share:.0%} of the slots {estimate.policy} would fill: its IPS "
+        f"estimate ({estimate.ips:.2%}) counts the other slots as never tapped and is likely "
+        f"too low; its SNIPS estimate ({estimate.snips:.2%}, the one shown) averages over the "
+        "logged slots only, so it is right only if the others tap alike and may err either way"
+    )
+
+
 def _check_inputs(r: np.ndarray, p0: np.ndarray, p1: np.ndarray, confidence: float) -> None:
     if not (r.size == p0.size == p1.size):
         raise OfflineEvalError(

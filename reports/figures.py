@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from abtest.analysis import AnalysisResult
+from abtest.stats import Effect
+from reports import format as fmt
 from reports.inputs import OfflineSection
-from reports.tables import metric_label
+from reports.tables import breakdown_interval_label, metric_label
 
 GOOD, BAD, NEUTRAL = "#1b7f3b", "#c0392b", "#6b7280"
 VARIANT_COLOURS = ("#6b7280", "#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777")
@@ -99,6 +101,29 @@ def _dropdown(labels: Sequence[str], masks: Sequence[list[bool]], extra: Sequenc
 
 
 # ---------------------------------------------------------------------------------------
+def _decision_interval(effect: Effect) -> tuple[float, float, str]:
+    """The interval that matches the decision: widened for the correction when there is
+    one, else nominal; with its label, e.g. "98.75% CI"."""
+    if effect.ci_low_adjusted is not None and effect.ci_high_adjusted is not None:
+        return (
+            effect.ci_low_adjusted,
+            effect.ci_high_adjusted,
+            f"{fmt.level(effect.ci_level_adjusted)} CI",
+        )
+    return effect.ci_low, effect.ci_high, f"{fmt.level(effect.ci_level)} CI"
+
+
+def _adjusted_hover(effect: Effect, p_adjusted: float | None, correction: str) -> str:
+    """The hover's line for the corrected numbers ("" without a correction)."""
+    if effect.ci_low_adjusted is None or effect.ci_high_adjusted is None:
+        return ""
+    return (
+        f"<br>{fmt.level(effect.ci_level_adjusted)} CI ({esc(correction)}) "
+        f"{fmt.interval(effect.ci_low_adjusted, effect.ci_high_adjusted)}"
+        f"<br>adjusted p {fmt.p_value(p_adjusted)}"
+    )
+
+
 def forest(result: AnalysisResult) -> go.Figure | None:
     """Relative lift of every metric with its CI; colour says significantly better/worse."""
     several = len(result.variants) > 2
@@ -134,6 +159,7 @@ def forest(result: AnalysisResult) -> go.Figure | None:
         if not points:
             continue
         rels = [c.comparison.relative for _, c in points]
+        bars = [_decision_interval(r) for r in rels]
         fig.add_trace(
             go.Scatter(
                 x=[r.estimate for r in rels],
@@ -142,25 +168,34 @@ def forest(result: AnalysisResult) -> go.Figure | None:
                 name=name,
                 marker={"color": colour, "size": 11, "symbol": "diamond"},
                 error_x=_interval_bars(
-                    [(r.estimate, r.ci_low, r.ci_high) for r in rels], colour, width=6
+                    [(r.estimate, low, high) for r, (low, high, _) in zip(rels, bars, strict=True)],
+                    colour,
+                    width=6,
                 ),
                 customdata=[
                     [
                         esc(c.variant),
-                        f"{r.ci_level:.0%}",
+                        fmt.level(r.ci_level),
                         r.ci_low,
                         r.ci_high,
-                        f"{c.p_adjusted:.2g}" if math.isfinite(c.p_adjusted) else "—",
+                        fmt.p_value(c.p_value),
+                        _adjusted_hover(r, c.p_adjusted, result.correction),
                     ]
                     for (_, c), r in zip(points, rels, strict=True)
                 ],
                 hovertemplate="%{y} (%{customdata[0]})<br>lift %{x:+.1%}"
                 "<br>%{customdata[1]} CI [%{customdata[2]:+.1%}, %{customdata[3]:+.1%}]"
-                "<br>adjusted p %{customdata[4]}<extra></extra>",
+                "<br>p %{customdata[4]}%{customdata[5]}<extra></extra>",
             )
         )
     _layout(fig, height=110 + 42 * len(labels), shapes=[_zero_line()])
-    fig.update_xaxes(tickformat="+.0%", title_text="relative lift vs control (with CI)")
+    levels = {
+        label for _, _, label in (_decision_interval(c.comparison.relative) for c in comparisons)
+    }
+    level_text = ", ".join(sorted(levels))
+    if result.correction != "none" and any(c.comparison.relative.adjusted for c in comparisons):
+        level_text += f" ({result.correction})"
+    fig.update_xaxes(tickformat="+.0%", title_text=f"relative lift vs control, {level_text}")
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1])
     return fig
 
@@ -201,7 +236,7 @@ def cumulative(result: AnalysisResult) -> go.Figure | None:
                     line={"width": 0},
                     fill="tonexty",
                     fillcolor=_alpha(colour, 0.18),
-                    name=f"{esc(v)}: interval",
+                    name=f"{esc(v)}: {breakdown_interval_label(result)}",
                     hoverinfo="skip",
                     visible=visible,
                 )
@@ -219,7 +254,8 @@ def cumulative(result: AnalysisResult) -> go.Figure | None:
                         for p in points
                     ],
                     hovertemplate="%{x}<br>lift %{y:+.1%}"
-                    "<br>interval [%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]"
+                    f"<br>{breakdown_interval_label(result)} "
+                    "[%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]"
                     "<br>users so far: %{customdata[2]:,} control, %{customdata[3]:,} "
                     f"{esc(v)}<extra></extra>",
                     visible=visible,
@@ -321,7 +357,8 @@ def segments(result: AnalysisResult) -> go.Figure | None:
                         for s in points
                     ],
                     hovertemplate="%{y}<br>lift %{x:+.1%}"
-                    "<br>interval [%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]"
+                    f"<br>{breakdown_interval_label(result)} "
+                    "[%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]"
                     "<br>users: %{customdata[2]:,} control, %{customdata[3]:,} treatment"
                     "<extra></extra>",
                     visible=m == metrics[0],
@@ -388,5 +425,5 @@ def offline(section: OfflineSection) -> go.Figure | None:
             )
         )
     _layout(fig, height=340, barmode="group", bargap=0.3)
-    fig.update_yaxes(title_text="mean over judged items", rangemode="tozero")
+    fig.update_yaxes(title_text="mean over judged queries", rangemode="tozero")
     return fig

@@ -10,10 +10,13 @@ GLOSSARY = {
     "lift": "Lift: the treatment's value relative to the control's (+10% = ten percent higher).",
     "ci": "CI (confidence interval): the range of lifts compatible with the data; if it "
     "excludes 0%, the difference is unlikely to be chance.",
-    "p": "p-value: how surprising the data would be if the variants were truly equal; "
-    "small means a real difference.",
+    "p": "p (raw p-value): how surprising the data would be if the variants were truly "
+    "equal, for this one comparison; small means a real difference.",
     "p_adjusted": "Adjusted p: the p-value corrected for testing many metrics and variants "
-    "at once; this is the one compared with alpha.",
+    "at once; this is the one compared with alpha, and the widened interval beside it "
+    "is the one that matches it.",
+    "guardrail": "Guardrails are a safety check: each is tested on its own, one-sided "
+    "(did it get worse?) and unadjusted, and is breached when that p-value is below alpha.",
     "srm": "SRM (sample ratio mismatch): users did not split as configured; that points to "
     "a bug in assignment or logging, and then no lift can be trusted.",
     "sequential": "Sequential (always-valid) interval: valid on every day, so the "

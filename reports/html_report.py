@@ -92,6 +92,7 @@ def render_html(inputs: ReportInputs, *, plotlyjs: str | None = None) -> str:
         summary=summary(inputs),
         metric_rows=metric_rows,
         ci_levels=tables.ci_levels(metric_rows),
+        adjusted_ci_levels=tables.adjusted_ci_levels(metric_rows),
         settings=tables.settings_line(result),
         window=tables.window_line(result),
         srm_table=tables.srm_table(result),

@@ -95,24 +95,43 @@ def _header(inputs: ReportInputs) -> list[str]:
 
 
 def _metrics(inputs: ReportInputs) -> list[str]:
+    result = inputs.result
     rows = tables.metric_table(inputs)
     levels = tables.ci_levels(rows)
-    columns = ["group", "metric", "variant", "control", "treatment", "change (CI)", "lift"]
-    columns += [f"{levels} CI", "p", "adjusted p", "result"]
+    adjusted = tables.adjusted_ci_levels(rows)
+    columns = ["group", "metric", "variant", "control", "treatment", f"change ({levels} CI)"]
+    columns += ["lift", f"{levels} CI", "p"]
+    if adjusted is not None:
+        columns += [f"{adjusted} CI ({result.correction})", "adjusted p"]
+    columns.append("result")
     if inputs.truth:
         columns.append("true lift (simulation only)")
     cells = []
     for r in rows:
         row = [r.group, r.metric, r.variant, r.control, r.treatment]
-        row += [f"{r.absolute} {r.absolute_ci}", r.lift, r.lift_ci, r.p, r.p_adjusted, r.result]
+        row += [f"{r.absolute} {r.absolute_ci}", r.lift, r.lift_ci, r.p]
+        if adjusted is not None:
+            row += [r.lift_ci_adjusted, r.p_adjusted]
+        row.append(r.result)
         if inputs.truth:
             row.append(r.true_lift or fmt.DASH)
         cells.append(tables.Row(tuple(row)))
+    caption = f"{GLOSSARY['ci']} {GLOSSARY['p']}"
+    if adjusted is not None:
+        caption += f" {GLOSSARY['p_adjusted']}"
     blocks = [
         "## Metrics",
-        md(f"{GLOSSARY['ci']} {GLOSSARY['p_adjusted']}"),
+        md(caption),
         md_table(tables.Table(tuple(columns), tuple(cells))),
     ]
+    guards = [
+        f"- Guardrail {md(r.metric)} / {md(r.variant)}: one-sided p = {r.p_worse} that it got "
+        f"worse (unadjusted), {r.result}"
+        for r in rows
+        if r.group == "guardrail"
+    ]
+    if guards:
+        blocks.append(md(GLOSSARY["guardrail"]) + "\n\n" + "\n".join(guards))
     notes = [f"- Note on {md(r.metric)} / {md(r.variant)}: {md(r.note)}" for r in rows if r.note]
     return [*blocks, "\n".join(notes)] if notes else blocks
 
@@ -187,7 +206,7 @@ def _offline(inputs: ReportInputs) -> list[str]:
     for comparison in offline.comparisons:
         blocks += [
             f"### {md(comparison.encoder_b)} vs {md(comparison.encoder_a)} on "
-            f"{comparison.n_queries:,} judged items",
+            f"{comparison.n_queries:,} judged queries",
             md_table(tables.offline_table(comparison)),
         ]
     if offline.counterfactual:

@@ -28,6 +28,7 @@ def inputs_html(inputs: ReportInputs) -> str:
             summary=summary(inputs),
             metric_rows=rows,
             ci_levels=tables.ci_levels(rows),
+            adjusted_ci_levels=tables.adjusted_ci_levels(rows),
             settings=tables.settings_line(inputs.result),
             prediction=tables.prediction_table(inputs),
             comparisons=[
@@ -58,6 +59,7 @@ class OfflineView:
                 summary=None,
                 metric_rows=(),
                 ci_levels="",
+                adjusted_ci_levels=None,
                 settings="",
                 prediction=None,
                 comparisons=[(self.comparison, tables.offline_table(self.comparison))],

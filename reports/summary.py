@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from abtest.analysis import AnalysisResult
+from abtest.analysis import AnalysisResult, MetricComparison
 from reports import format as fmt
 from reports.inputs import OfflineSection, ReportInputs
 from reports.tables import comparison_status, headline_row, primary_metric
@@ -66,8 +66,9 @@ def summary(inputs: ReportInputs) -> Summary:
                     f"{c.variant} vs {c.control}: "
                     f"{result.format_value(c.metric, c.comparison.control_mean)} → "
                     f"{result.format_value(c.metric, c.comparison.treatment_mean)} · "
-                    f"{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)} · "
-                    f"adjusted p {fmt.p_value(c.p_adjusted)}"
+                    f"{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)}, "
+                    f"p {fmt.p_value(c.p_value)}"
+                    + _adjusted_text(c, result.correction)
                     + ("" if info.direction != "lower_is_better" else " · lower is better")
                 ),
                 status=comparison_status(c),
@@ -99,20 +100,38 @@ def summary(inputs: ReportInputs) -> Summary:
     )
 
 
+def _adjusted_text(c: MetricComparison, correction: str) -> str:
+    """ " · 98.75% CI (holm) [..], adjusted p ..." for a corrected comparison, else ""."""
+    rel = c.comparison.relative
+    if rel.ci_level_adjusted is None:
+        return ""
+    return (
+        f" · {fmt.level(rel.ci_level_adjusted)} CI ({correction}) "
+        f"{fmt.interval(rel.ci_low_adjusted, rel.ci_high_adjusted)}, "
+        f"adjusted p {fmt.p_value(c.p_adjusted)}"
+    )
+
+
 def _guardrail_tile(result: AnalysisResult) -> Tile:
     guards = [c for c in result.comparisons if c.group == "guardrail"]
     if not guards:
         return Tile("Guardrails", "none defined", "the spec lists no guardrail metric", "neutral")
     breached = [c for c in guards if c.guardrail_breached]
     parts = [
-        f"{c.metric} ({c.variant}) {fmt.signed_pct(c.comparison.relative.estimate)}" for c in guards
+        f"{c.metric} ({c.variant}) {fmt.signed_pct(c.comparison.relative.estimate)}, "
+        f"one-sided p {fmt.p_value(c.p_worse)}"
+        for c in guards
     ]
+    rule = f"breached when it got worse with one-sided p < {result.alpha:g} (unadjusted)"
     if breached:
         names = ", ".join(sorted({c.metric for c in breached}))
         return Tile(
-            "Guardrails", "breached", f"{names} moved the wrong way · {'; '.join(parts)}", "bad"
+            "Guardrails",
+            "breached",
+            f"{names} got significantly worse · {'; '.join(parts)} · {rule}",
+            "bad",
         )
-    return Tile("Guardrails", "all ok", "no significant harm: " + "; ".join(parts), "good")
+    return Tile("Guardrails", "all ok", f"no significant harm: {'; '.join(parts)} · {rule}", "good")
 
 
 def _health_tile(result: AnalysisResult) -> Tile:
@@ -145,7 +164,7 @@ def _offline_tiles(offline: OfflineSection) -> list[Tile]:
                 detail=(
                     f"{fmt.level(comparison.confidence)} CI "
                     f"{fmt.interval(*row.lift_ci)} · {row.mean_a:.3f} → {row.mean_b:.3f} · "
-                    f"{row.n_queries:,} judged items"
+                    f"{row.n_queries:,} judged queries"
                 ),
                 status=_ci_status(row.lift_ci),
             )

@@ -35,11 +35,17 @@ class MetricRow:
     treatment: str
     absolute: str
     absolute_ci: str
+    absolute_ci_adjusted: str
     lift: str
     lift_ci: str
+    lift_ci_adjusted: str
     ci_level: str
+    """The nominal intervals' level, e.g. "95%"."""
+    ci_level_adjusted: str | None
+    """The widened intervals' level, e.g. "98.75%"; ``None`` without a correction."""
     p: str
     p_adjusted: str
+    p_worse: str
     result: str
     status: str
     note: str
@@ -130,11 +136,23 @@ def metric_table(inputs: ReportInputs) -> list[MetricRow]:
                     c.comparison.absolute.ci_high,
                     percent=info.percent,
                 ),
+                absolute_ci_adjusted=fmt.change_interval(
+                    c.comparison.absolute.ci_low_adjusted,
+                    c.comparison.absolute.ci_high_adjusted,
+                    percent=info.percent,
+                ),
                 lift=row["lift"],
                 lift_ci=row["lift_ci"],
+                lift_ci_adjusted=row["lift_ci_adjusted"],
                 ci_level=fmt.level(c.comparison.relative.ci_level),
+                ci_level_adjusted=(
+                    fmt.level(c.comparison.relative.ci_level_adjusted)
+                    if c.comparison.relative.ci_level_adjusted is not None
+                    else None
+                ),
                 p=row["p"],
                 p_adjusted=row["p_adjusted"],
+                p_worse=row["p_worse"],
                 result=_result_text(c),
                 status=comparison_status(c)
                 if c.group != "guardrail"
@@ -148,8 +166,14 @@ def metric_table(inputs: ReportInputs) -> list[MetricRow]:
 
 
 def ci_levels(rows: Sequence[MetricRow]) -> str:
-    """The CI level(s) of the table, e.g. "99%" (several when they differ)."""
+    """The nominal CI level(s) of the table, e.g. "95%" (several when they differ)."""
     return ", ".join(dict.fromkeys(r.ci_level for r in rows))
+
+
+def adjusted_ci_levels(rows: Sequence[MetricRow]) -> str | None:
+    """The level(s) of the intervals widened for the correction; ``None`` without one."""
+    levels = [r.ci_level_adjusted for r in rows if r.ci_level_adjusted is not None]
+    return ", ".join(dict.fromkeys(levels)) if levels else None
 
 
 def settings_line(result: AnalysisResult) -> str:
@@ -237,6 +261,12 @@ def exposure_table(result: AnalysisResult) -> Table:
 # ---------------------------------------------------------------------------------------
 # Over time and segments
 # ---------------------------------------------------------------------------------------
+def breakdown_interval_label(result: AnalysisResult) -> str:
+    """The level and kind of the day-by-day and segment intervals (never corrected)."""
+    kind = "confidence sequence" if result.test == "sequential" else "CI"
+    return f"{fmt.level(1.0 - result.alpha)} {kind}"
+
+
 def daily_table(result: AnalysisResult, metric: str) -> Table:
     rows = []
     info = result.metric(metric)
@@ -264,7 +294,7 @@ def daily_table(result: AnalysisResult, metric: str) -> Table:
             "control",
             "treatment",
             "lift",
-            "interval",
+            breakdown_interval_label(result),
         ),
         tuple(rows),
     )
@@ -302,7 +332,7 @@ def segment_table(result: AnalysisResult, metric: str) -> Table:
             "control",
             "treatment",
             "lift",
-            "interval",
+            breakdown_interval_label(result),
             "p (unadjusted)",
         ),
         tuple(rows),
@@ -385,13 +415,17 @@ def prediction_table(inputs: ReportInputs) -> Table | None:
             )
         )
     k = next((r.k for c in offline.comparisons if (r := headline_row(c))), HEADLINE_K)
+    offline_level = fmt.level(offline.comparisons[0].confidence) if offline.comparisons else ""
+    predicted_level = (
+        fmt.level(offline.counterfactual[0].confidence) if offline.counterfactual else ""
+    )
     return Table(
         (
             "variant",
             "encoder",
-            f"offline: nDCG@{k} lift (CI)",
-            f"online: {metric or 'tap rate'} lift (CI)",
-            "offline: predicted tap rate (CI)",
+            f"offline: nDCG@{k} lift ({offline_level} CI)",
+            f"online: {metric or 'tap rate'} lift ({fmt.level(1.0 - result.alpha)} CI)",
+            f"offline: predicted tap rate ({predicted_level} CI)",
             f"online: {metric or 'tap rate'}",
         ),
         tuple(rows),
@@ -423,11 +457,12 @@ def counterfactual_table(offline: OfflineSection) -> Table:
                 "warn" if (e.target_slots_logged or 1) < 0.5 else "neutral",
             )
         )
+    level = fmt.level(offline.counterfactual[0].confidence) if offline.counterfactual else ""
     return Table(
         (
             "encoder",
-            "tap rate, SNIPS (CI)",
-            "tap rate, IPS (CI)",
+            f"tap rate, SNIPS ({level} CI)",
+            f"tap rate, IPS ({level} CI)",
             "matched impressions",
             "effective sample size",
             "its slots seen in the log",
@@ -464,7 +499,14 @@ def truth_table(inputs: ReportInputs) -> Table | None:
             )
         )
     return Table(
-        ("metric", "variant", "true control", "true treatment", "true lift", "measured lift (CI)"),
+        (
+            "metric",
+            "variant",
+            "true control",
+            "true treatment",
+            "true lift",
+            f"measured lift ({fmt.level(1.0 - inputs.result.alpha)} CI)",
+        ),
         tuple(rows),
     )
 

@@ -33,6 +33,7 @@ from abtest.stats import (
     Comparison,
     CupedMeanStats,
     CupedRatioStats,
+    Effect,
     MeanStats,
     MomentArrays,
     ProportionStats,
@@ -40,6 +41,8 @@ from abtest.stats import (
     adjust_comparisons,
     compare,
     compare_arrays,
+    guardrail_breached,
+    p_worse,
     srm_test,
 )
 from abtest.store import Store
@@ -171,8 +174,13 @@ def _rows(store: Store, query: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------
 # Verdicts
 # ---------------------------------------------------------------------------------------
+def _decisive_effect(cmp: Comparison) -> Effect:
+    """The effect a verdict reads: the relative lift when it was tested, else the absolute."""
+    return cmp.relative if math.isfinite(cmp.relative.p_value) else cmp.absolute
+
+
 def _verdict(cmp: Comparison, higher_is_better: bool, significant: bool) -> str:
-    effect = cmp.relative if math.isfinite(cmp.relative.estimate) else cmp.absolute
+    effect = _decisive_effect(cmp)
     if not math.isfinite(effect.p_value):
         return "undefined"
     if not significant:
@@ -180,16 +188,26 @@ def _verdict(cmp: Comparison, higher_is_better: bool, significant: bool) -> str:
     return "better" if (effect.estimate > 0) == higher_is_better else "worse"
 
 
-def _breached(cmp: Comparison, higher_is_better: bool, alpha: float) -> bool:
-    """A guardrail moved significantly the bad way (unadjusted, at 1 - alpha)."""
-    effect = cmp.absolute
-    if not math.isfinite(effect.p_value) or effect.p_value >= alpha:
-        return False
-    return (effect.estimate < 0) if higher_is_better else (effect.estimate > 0)
-
-
 def _p_text(p: float) -> str:
     return "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
+
+
+def _lift_text(effect: Effect) -> str:
+    """A lift with the interval a decision rests on, naming its level."""
+    if not math.isfinite(effect.estimate):
+        return "a significant change"
+    low, high, level = effect.ci_low, effect.ci_high, effect.ci_level
+    if effect.adjusted and effect.ci_level_adjusted is not None:
+        low, high = effect.ci_low_adjusted, effect.ci_high_adjusted
+        level = effect.ci_level_adjusted
+    return f"{effect.estimate:+.1%} [{low:+.1%}, {high:+.1%}] ({level * 100:.4g}% CI)"
+
+
+def _decision_p(c: MetricComparison) -> str:
+    """The p-value a decision compared with alpha, named for what it is."""
+    if c.p_adjusted is None:
+        return f"p {_p_text(c.p_value)}"
+    return f"adjusted p {_p_text(c.p_adjusted)}"
 
 
 def _decide(
@@ -221,27 +239,22 @@ def _decide(
                 else -math.inf
             ),
         )
-        lift = best.comparison.relative
-        lift_text = (
-            f"{lift.estimate:+.1%} [{lift.ci_low:+.1%}, {lift.ci_high:+.1%}]"
-            if math.isfinite(lift.estimate)
-            else "a significant change"
-        )
+        lift_text = _lift_text(best.comparison.relative)
         own_breaches = [c.metric for c in breached if c.variant == best.variant]
         if own_breaches:
             return Decision(
                 "guardrail_breached",
                 best.variant,
                 f"{best.variant} wins on {primary.name} but breaches a guardrail",
-                f"{primary.name} {lift_text}; guardrail(s) {', '.join(own_breaches)} moved "
-                "significantly the wrong way",
+                f"{primary.name} {lift_text}; guardrail(s) {', '.join(own_breaches)} got "
+                f"significantly worse (one-sided p < {spec.analysis.alpha:g}, unadjusted)",
             )
         return Decision(
             "winner",
             best.variant,
             f"{best.variant} wins on {primary.name}",
             f"{primary.name} {lift_text} vs {spec.variant_names[0]}"
-            f" (p adjusted {_p_text(best.p_adjusted)}); guardrails ok",
+            f" ({_decision_p(best)}); guardrails ok",
         )
     if losers:
         worst = losers[0]
@@ -249,8 +262,7 @@ def _decide(
             "loser",
             worst.variant,
             f"{worst.variant} is worse on {primary.name}",
-            f"{primary.name} {worst.comparison.relative.estimate:+.1%} "
-            f"(p adjusted {_p_text(worst.p_adjusted)})",
+            f"{primary.name} {_lift_text(worst.comparison.relative)} ({_decision_p(worst)})",
         )
     return Decision(
         "no_difference",
@@ -348,27 +360,7 @@ def analyze(
         comparisons = []
         for (mv, v, _), cmp in zip(raw, adjusted, strict=True):
             info = next(i for i in infos if i.name == mv.metric.name)
-            higher = info.direction != "lower_is_better"
-            p_adj = (
-                cmp.relative.p_value
-                if math.isfinite(cmp.relative.p_value)
-                else (cmp.absolute.p_value)
-            )
-            significant = math.isfinite(p_adj) and p_adj < settings.alpha
-            comparisons.append(
-                MetricComparison(
-                    metric=mv.metric.name,
-                    group=info.group,
-                    variant=v,
-                    control=control,
-                    comparison=cmp,
-                    p_adjusted=p_adj,
-                    significant=significant,
-                    verdict=_verdict(cmp, higher, significant),
-                    guardrail_breached=info.group == "guardrail"
-                    and _breached(cmp, higher, settings.alpha),
-                )
-            )
+            comparisons.append(_metric_comparison(cmp, info, v, control))
         daily_points = _daily(store, spec, variables, start, end, caps, test) if daily else ()
         segment_points = _segment_breakdowns(store, spec, variables, caps, segment_columns, test)
         decision = _decide(spec, comparisons, infos, health)
@@ -401,6 +393,36 @@ def analyze(
         segments=segment_points,
         health=health,
         decision=decision,
+    )
+
+
+def _metric_comparison(
+    cmp: Comparison, info: MetricInfo, variant: str, control: str
+) -> MetricComparison:
+    """One comparison read for the analyst: its p-values, significance and verdict.
+
+    Significance compares the adjusted p-value with alpha when a correction was
+    applied (the raw one otherwise); a guardrail is breached when its one-sided,
+    unadjusted p-value that it got worse is below alpha (:mod:`abtest.stats.guardrails`).
+    """
+    higher = info.direction != "lower_is_better"
+    effect = _decisive_effect(cmp)
+    p_adjusted = effect.p_value_adjusted if cmp.correction else None
+    decisive = p_adjusted if p_adjusted is not None else effect.p_value
+    significant = math.isfinite(decisive) and decisive < cmp.alpha
+    guardrail = info.group == "guardrail"
+    return MetricComparison(
+        metric=info.name,
+        group=info.group,
+        variant=variant,
+        control=control,
+        comparison=cmp,
+        p_value=effect.p_value,
+        p_adjusted=p_adjusted,
+        significant=significant,
+        verdict=_verdict(cmp, higher, significant),
+        p_worse=p_worse(cmp, higher_is_better=higher) if guardrail else None,
+        guardrail_breached=guardrail and guardrail_breached(cmp, higher_is_better=higher),
     )
 
 
@@ -470,10 +492,15 @@ def variant_stats(
     """Each metric's sufficient statistics per variant: ``{metric: {variant: stats}}``.
 
     The inputs of power calculations: a past experiment's control is the
-    baseline of the next one.
+    baseline of the next one. Like :func:`analyze`, it needs exposures in the
+    window: without them there is nothing to measure (and no cap to winsorize at).
     """
     _check_store(store)
     start, end = analysis_window(spec, as_of, store)
+    if not store.count(
+        "exposures", "experiment = ? AND ts >= ? AND ts < ?", [spec.key, start, end]
+    ):
+        raise _no_exposures(spec, store)
     cuped = spec.analysis.cuped_pre_period_days > 0
     pre_start = start - dt.timedelta(days=spec.analysis.cuped_pre_period_days) if cuped else None
     variables = sql.metric_variables(spec, cuped)

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from abtest.analysis.result import AnalysisResult, MetricComparison, escape, format_value
+from abtest.stats import Effect
 
 _VERDICT_STYLE = {
     "better": "bold green",
@@ -27,30 +28,64 @@ def _interval(low: float, high: float, percent: bool) -> str:
     return f"[{low:+,.3g}, {high:+,.3g}]"
 
 
+def _level(level: float | None) -> str:
+    """0.95 -> "95%", 0.9875 -> "98.75%"."""
+    if level is None or not math.isfinite(level):
+        return "—"
+    return f"{level * 100:.4g}%"
+
+
 def ci_label(result: AnalysisResult) -> str:
-    """The interval's level as computed: after a Holm correction it is wider than 1 - alpha."""
-    levels = {
-        round(c.comparison.relative.ci_level, 6)
+    """The nominal interval's header: "95% CI" (``1 - alpha``)."""
+    return f"{_level(1.0 - result.alpha)} CI"
+
+
+def _adjusted_level(result: AnalysisResult, family: str = "relative") -> float | None:
+    """The level of the intervals widened for the correction (one per family)."""
+    levels = [
+        getattr(c.comparison, family).ci_level_adjusted
         for c in result.comparisons
-        if math.isfinite(c.comparison.relative.ci_level)
-    }
-    if len(levels) == 1:
-        level = levels.pop()
-        text = f"{level:.1%}".replace(".0%", "%")
-        corrected = result.correction != "none" and level > 1 - result.alpha + 1e-9
-        return f"{text} CI" + (f" ({result.correction})" if corrected else "")
-    return "CI"
+        if getattr(c.comparison, family).ci_level_adjusted is not None
+    ]
+    return max(set(levels), key=levels.count) if levels else None
 
 
-def _p(p: float) -> str:
-    if not math.isfinite(p):
+def adjusted_ci_label(result: AnalysisResult, family: str = "relative") -> str | None:
+    """The widened interval's header, e.g. "98.75% CI (holm)"; ``None`` without a correction."""
+    level = _adjusted_level(result, family)
+    if level is None:
+        return None
+    return f"{_level(level)} CI ({result.correction})"
+
+
+def _p(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
         return "—"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def _adjusted_interval(effect: Effect, percent: bool, header_level: float | None) -> str:
+    """The widened interval; it names its level when the column header does not."""
+    if effect.ci_low_adjusted is None or effect.ci_high_adjusted is None:
+        return "—"
+    text = _interval(effect.ci_low_adjusted, effect.ci_high_adjusted, percent)
+    level = effect.ci_level_adjusted
+    differs = level is not None and header_level is not None and abs(level - header_level) > 1e-12
+    if text != "—" and differs:
+        text += f" ({_level(level)})"
+    return text
+
+
 def metric_rows(result: AnalysisResult) -> list[dict[str, str]]:
-    """The metric table as strings, one row per metric and treatment (shared by renderers)."""
+    """The metric table as strings, one row per metric and treatment (shared by renderers).
+
+    ``p`` is the raw p-value, ``p_adjusted`` the adjusted one ("—" without a
+    correction); ``*_ci`` are nominal intervals and ``*_ci_adjusted`` those
+    widened for the correction; ``p_worse`` is a guardrail's one-sided p-value.
+    """
     rows = []
+    rel_level = _adjusted_level(result, "relative")
+    abs_level = _adjusted_level(result, "absolute")
     for c in result.comparisons:
         info = result.metric(c.metric)
         cmp = c.comparison
@@ -69,10 +104,13 @@ def metric_rows(result: AnalysisResult) -> list[dict[str, str]]:
                     else (f"{absolute.estimate:+,.4g}" if math.isfinite(absolute.estimate) else "—")
                 ),
                 "absolute_ci": _interval(absolute.ci_low, absolute.ci_high, info.percent),
+                "absolute_ci_adjusted": _adjusted_interval(absolute, info.percent, abs_level),
                 "lift": f"{rel.estimate:+.1%}" if math.isfinite(rel.estimate) else "—",
                 "lift_ci": _interval(rel.ci_low, rel.ci_high, True),
-                "p": _p(rel.p_value if math.isfinite(rel.p_value) else absolute.p_value),
+                "lift_ci_adjusted": _adjusted_interval(rel, True, rel_level),
+                "p": _p(c.p_value),
                 "p_adjusted": _p(c.p_adjusted),
+                "p_worse": _p(c.p_worse),
                 "verdict": _verdict_text(c),
                 "note": cmp.message or "",
             }
@@ -81,9 +119,33 @@ def metric_rows(result: AnalysisResult) -> list[dict[str, str]]:
 
 
 def _verdict_text(c: MetricComparison) -> str:
-    if c.guardrail_breached:
-        return "BREACHED"
+    if c.group == "guardrail":
+        if c.guardrail_breached:
+            return "BREACHED"
+        return "ok" if c.p_worse is not None and math.isfinite(c.p_worse) else "undefined"
     return c.verdict
+
+
+def _table_columns(result: AnalysisResult) -> list[tuple[str, str, str]]:
+    """(header, row key, justification) of the metric table, as the analysis asks.
+
+    The adjusted interval and p-value appear only when a correction was applied;
+    each interval's header says its level.
+    """
+    columns = [
+        ("metric", "metric", "left"),
+        ("variant", "variant", "left"),
+        ("control", "control", "right"),
+        ("treatment", "treatment", "right"),
+        ("lift", "lift", "right"),
+        (ci_label(result), "lift_ci", "right"),
+        ("p", "p", "right"),
+    ]
+    adjusted = adjusted_ci_label(result)
+    if adjusted is not None:
+        columns += [(adjusted, "lift_ci_adjusted", "right"), ("adjusted p", "p_adjusted", "right")]
+    columns.append(("", "verdict", "left"))
+    return columns
 
 
 def rich_summary(result: AnalysisResult) -> Any:
@@ -111,40 +173,30 @@ def rich_summary(result: AnalysisResult) -> Any:
         style="bold red" if srm.flagged else "",
     )
     table = Table(title=window, title_justify="left", header_style="bold")
-    for name, justify in (
-        ("metric", "left"),
-        ("variant", "left"),
-        ("control", "right"),
-        ("treatment", "right"),
-        ("lift", "right"),
-        (ci_label(result), "right"),
-        ("p", "right"),
-        ("p adj.", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    columns = _table_columns(result)
+    for label, _, justify in columns:
+        table.add_column(label, justify=justify)  # type: ignore[arg-type]
     for row, c in zip(metric_rows(result), result.comparisons, strict=True):
-        table.add_row(
-            row["metric"],
-            row["variant"],
-            row["control"],
-            row["treatment"],
-            row["lift"],
-            row["lift_ci"],
-            row["p"],
-            row["p_adjusted"],
-            Text(
-                row["verdict"],
-                style="bold red" if c.guardrail_breached else _VERDICT_STYLE.get(c.verdict, ""),
-            ),
-        )
+        cells: list[Any] = [row[key] for _, key, _ in columns[:-1]]
+        style = "bold red" if c.guardrail_breached else _VERDICT_STYLE.get(c.verdict, "")
+        table.add_row(*cells, Text(row["verdict"], style=style))
     notes = [
         Text(f"note: {c.metric}/{c.variant}: {c.comparison.message}", style="dim")
         for c in result.comparisons
         if c.comparison.message
     ]
+    guards = [
+        Text(
+            f"guardrail {c.metric}/{c.variant}: one-sided p = {_p(c.p_worse)} that it got worse "
+            f"(unadjusted; breached below {result.alpha:g})"
+            + (" — BREACHED" if c.guardrail_breached else ""),
+            style="bold red" if c.guardrail_breached else "",
+        )
+        for c in result.comparisons
+        if c.group == "guardrail"
+    ]
     warnings = [Text(f"warning: {w}", style="yellow") for w in result.health.warnings]
-    return Group(head, health, table, *warnings, *notes)
+    return Group(head, health, table, *guards, *warnings, *notes)
 
 
 def html_table(result: AnalysisResult) -> str:
@@ -153,28 +205,9 @@ def html_table(result: AnalysisResult) -> str:
         f"<p><strong>{escape(result.decision.headline)}</strong><br>"
         f"{escape(result.decision.reason)}</p>"
     )
-    cols = [
-        "metric",
-        "variant",
-        "control",
-        "treatment",
-        "lift",
-        "lift_ci",
-        "p",
-        "p_adjusted",
-        "verdict",
-    ]
-    labels = [
-        "metric",
-        "variant",
-        "control",
-        "treatment",
-        "lift",
-        ci_label(result),
-        "p",
-        "p adj.",
-        "verdict",
-    ]
+    columns = _table_columns(result)
+    cols = [key for _, key, _ in columns]
+    labels = [label or "verdict" for label, _, _ in columns]
     header = "".join(f"<th>{escape(h)}</th>" for h in labels)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(row[c])}</td>" for c in cols) + "</tr>"

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from abtest.stats import Comparison, SrmResult
+from abtest.stats import Comparison, Effect, SrmResult
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,38 @@ class VariantValue:
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """One treatment variant against the control on one metric."""
+    """One treatment variant against the control on one metric, read for the analyst.
+
+    ``comparison`` holds both effects with their raw p-values and intervals at
+    the nominal level and, after a multiple-testing correction, the adjusted
+    p-values and widened intervals beside them. The fields here are those of the
+    relative lift (of the absolute effect when the lift could not be tested):
+
+    - ``p_value``: the raw two-sided p-value;
+    - ``p_adjusted``: the p-value adjusted for the correction, ``None`` without one;
+    - ``significant``: ``p_adjusted`` (or ``p_value`` without a correction) < alpha;
+    - ``p_worse``: guardrails only, the one-sided, unadjusted p-value that the
+      metric got worse; ``guardrail_breached`` is ``p_worse < alpha``.
+    """
 
     metric: str
     group: str
     variant: str
     control: str
     comparison: Comparison
-    p_adjusted: float
+    p_value: float
+    p_adjusted: float | None
     significant: bool
     verdict: str
     """``better``, ``worse``, ``inconclusive`` or ``undefined`` (see ``comparison.message``)."""
+    p_worse: float | None
     guardrail_breached: bool
+
+    @property
+    def effect(self) -> Effect:
+        """The effect the fields above describe (the relative lift when it was tested)."""
+        rel = self.comparison.relative
+        return rel if math.isfinite(rel.p_value) else self.comparison.absolute
 
 
 @dataclass(frozen=True)
@@ -185,7 +205,13 @@ class AnalysisResult:
 
     # -- conversions ----------------------------------------------------------------
     def to_frame(self) -> pl.DataFrame:
-        """The metric table: one row per metric and treatment variant."""
+        """The metric table: one row per metric and treatment variant.
+
+        ``p_value`` is raw, ``p_adjusted`` adjusted (null without a correction);
+        ``relative_ci_*`` is the interval at ``ci_level`` (1 - alpha) and
+        ``relative_ci_*_adjusted`` the one widened for the correction, at
+        ``ci_level_adjusted``; ``p_worse`` is the guardrails' one-sided p-value.
+        """
         rows = []
         for c in self.comparisons:
             cmp = c.comparison
@@ -204,10 +230,15 @@ class AnalysisResult:
                     "relative_lift": cmp.relative.estimate,
                     "relative_ci_low": cmp.relative.ci_low,
                     "relative_ci_high": cmp.relative.ci_high,
-                    "p_value": cmp.relative.p_value,
+                    "ci_level": cmp.relative.ci_level,
+                    "relative_ci_low_adjusted": cmp.relative.ci_low_adjusted,
+                    "relative_ci_high_adjusted": cmp.relative.ci_high_adjusted,
+                    "ci_level_adjusted": cmp.relative.ci_level_adjusted,
+                    "p_value": c.p_value,
                     "p_adjusted": c.p_adjusted,
                     "significant": c.significant,
                     "verdict": c.verdict,
+                    "p_worse": c.p_worse,
                     "guardrail_breached": c.guardrail_breached,
                     "message": cmp.message,
                 }

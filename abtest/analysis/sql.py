@@ -39,6 +39,7 @@ escaped literals, never pasted raw.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -383,7 +384,8 @@ def _variable_columns(
     cols = []
     for mv in variables:
         cap = caps.get(mv.metric.name)
-        cap_sql = None if cap is None else repr(float(cap))
+        # an infinite cap (a percentile of no users at all) caps nothing; 'inf' is no SQL
+        cap_sql = None if cap is None or not math.isfinite(cap) else repr(float(cap))
         for name in mv.columns:
             part = name.split("__", 1)[1]
             period = "pre" if part.startswith("pre_") else "post"

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from abtest.assignment import Assigner
+from abtest.schema import USERS
 from abtest.simulate.marketplace import Marketplace
 from abtest.simulate.sessions import (
     DAY_OF_WEEK,
@@ -83,6 +84,9 @@ class TrafficConfig:
     bot_tap_rate: float = 0.3
     drop_exposures: Mapping[str, float] = field(default_factory=dict)
     """Variant name -> share of its users whose exposures are never logged."""
+    module_failures: Mapping[str, float] = field(default_factory=dict)
+    """Variant name -> share of its views where the module fails to render: the user
+    is exposed but sees no recommendations (a real harm, which the truth includes)."""
     duplicate_events: float = 0.0
     """Share of events delivered twice (same event_id; the store keeps one)."""
     late_events: float = 0.0
@@ -113,6 +117,8 @@ class TrafficConfig:
         fraction("bot tap rate", self.bot_tap_rate)
         for variant, share in self.drop_exposures.items():
             fraction(f"--drop-exposures for {variant}", share)
+        for variant, share in self.module_failures.items():
+            fraction(f"--module-failures for {variant}", share)
 
 
 @dataclass(frozen=True)
@@ -289,11 +295,16 @@ def simulate_traffic(
         raise SimulationError(f"{spec.key!r} has no schedule; add schedule: {{start:, end:}}")
     if spec.unit != "user_id":
         raise SimulationError(f"the simulator hashes user_id; {spec.key!r} uses unit {spec.unit!r}")
-    unknown = set(config.drop_exposures) - set(spec.variant_names)
-    if unknown:
-        raise SimulationError(
-            f"--drop-exposures names unknown variant(s): {', '.join(sorted(unknown))}"
-        )
+    for option, shares in (
+        ("--drop-exposures", config.drop_exposures),
+        ("--module-failures", config.module_failures),
+    ):
+        unknown = set(shares) - set(spec.variant_names)
+        if unknown:
+            raise SimulationError(
+                f"{option} names unknown variant(s): {', '.join(sorted(unknown))} "
+                f"(the spec's variants: {', '.join(spec.variant_names)})"
+            )
     start = spec.schedule.start
     days = config.days or max(1, math.ceil(spec.schedule.days))
     end = start + dt.timedelta(days=days)
@@ -325,9 +336,11 @@ def simulate_traffic(
                 "is_new": [False] * config.bots,
                 "first_seen_at": [start - dt.timedelta(days=30)] * config.bots,
             },
-            schema=users.schema,
+            schema={c: users.schema[c] for c in USERS.column_names},
         )
-        all_users = pl.concat([users, bots])
+        # Users may carry a team's own columns (app_version...) that targeting reads;
+        # bots have none of them (null there).
+        all_users = pl.concat([users, bots], how="diagonal")
         assignment = Assigner(spec).assign_frame(all_users)
         variant_of_user = np.asarray(assignment.variant_index)
         # Forced QA users are served their variant but are not exposures.
@@ -373,6 +386,10 @@ def simulate_traffic(
                     novelty=encoders[v] != control_encoder,
                     day_index=d,
                 )
+                failure = config.module_failures.get(spec.variant_names[v], 0.0)
+                if in_experiment and failure > 0:  # the module fails on a share of views
+                    fails = fault_rng.random(len(views)) < failure
+                    v_recs[fails], v_tap[fails] = -1, 0.0
                 per_variant.append((v_recs, v_tap, v_buy))
                 serve = variant == v
                 recs[serve], p_tap[serve], p_buy[serve] = v_recs[serve], v_tap[serve], v_buy[serve]

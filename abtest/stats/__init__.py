@@ -9,6 +9,8 @@ them in the dataclasses below, and calls:
   sequential), for means, proportions, ratios (delta method) and CUPED;
 - :func:`srm_test` for the health of the traffic split;
 - :func:`adjust_comparisons` / :func:`adjust_pvalues` across metrics and variants;
+- :func:`p_worse` / :func:`guardrail_breached`: the one-sided, unadjusted check
+  that a guardrail metric did not get worse;
 - :func:`power`, :func:`mde`, :func:`sample_size` to plan the next experiment.
 
 Invalid inputs raise :class:`StatsInputError`; degenerate data give results with
@@ -24,6 +26,7 @@ Example::
 
 from abtest.stats.compare import MetricType, Stats, compare, compare_arrays
 from abtest.stats.errors import StatsInputError
+from abtest.stats.guardrails import guardrail_breached, p_worse
 from abtest.stats.inference import ContrastArrays, EffectArrays
 from abtest.stats.moments import (
     CupedMeanStats,
@@ -61,7 +64,9 @@ __all__ = [
     "adjust_pvalues",
     "compare",
     "compare_arrays",
+    "guardrail_breached",
     "mde",
+    "p_worse",
     "power",
     "sample_size",
     "srm_test",

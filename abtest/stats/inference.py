@@ -36,6 +36,8 @@ from abtest.stats.errors import StatsInputError
 
 Test = Literal["welch", "z", "sequential"]
 TESTS: tuple[str, ...] = get_args(Test)
+Side = Literal["greater", "less"]
+"""The alternative of a one-sided test: the effect is above 0, or below it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +143,36 @@ def interval(
             else:
                 width, p = st.norm.ppf(1.0 - alpha / 2.0) * se, 2.0 * st.norm.sf(z)
     return est - width, est + width, np.asarray(p, dtype=float)
+
+
+def one_sided_p_value(
+    estimate: ArrayLike,
+    se: ArrayLike,
+    df: ArrayLike,
+    *,
+    side: Side,
+    test: Test,
+    n_total: ArrayLike,
+    alpha: float,
+    sequential_tuning: float = sequential.DEFAULT_TUNING,
+) -> np.ndarray:
+    """One-sided p-value of ``effect <= 0`` against ``effect > 0`` (``side="greater"``),
+    or of ``effect >= 0`` against ``effect < 0`` (``side="less"``).
+
+    Welch's t with ``df``, the normal, or the one-sided confidence sequence
+    (``"sequential"``, always valid; ``alpha`` sets where it is tightest). Equal to
+    gbstats' ``OneSidedTreatmentGreaterTTest`` / ``...LesserTTest`` for Welch.
+    """
+    sign = 1.0 if side == "greater" else -1.0
+    est = sign * np.asarray(estimate, dtype=float)
+    se = np.asarray(se, dtype=float)
+    if test == "sequential":
+        return sequential.one_sided_p_value(est, se, n_total, alpha, sequential_tuning)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+        if test == "welch":
+            return np.asarray(st.t.sf(z, np.asarray(df, dtype=float)), dtype=float)
+        return np.asarray(st.norm.sf(z), dtype=float)
 
 
 def _effect(

@@ -83,8 +83,17 @@ def adjust_pvalues(
 def _adjusted_effect(
     effect: Effect, comparison: Comparison, p_value: float, ci_alpha: float
 ) -> Effect:
+    """``effect`` with its adjusted p-value and widened interval beside the raw ones."""
+    level = 1.0 - ci_alpha
     if np.isnan(effect.p_value):
-        return effect
+        nan = float("nan")
+        return replace(
+            effect,
+            p_value_adjusted=nan,
+            ci_low_adjusted=nan,
+            ci_high_adjusted=nan,
+            ci_level_adjusted=level,
+        )
     low, high, _ = interval(
         effect.estimate,
         effect.se,
@@ -95,7 +104,11 @@ def _adjusted_effect(
         sequential_tuning=comparison.sequential_tuning or DEFAULT_TUNING,
     )
     return replace(
-        effect, ci_low=float(low), ci_high=float(high), p_value=p_value, ci_level=1.0 - ci_alpha
+        effect,
+        p_value_adjusted=float(p_value),
+        ci_low_adjusted=float(low),
+        ci_high_adjusted=float(high),
+        ci_level_adjusted=level,
     )
 
 
@@ -105,9 +118,12 @@ def adjust_comparisons(
     """Correct a family of comparisons (all metrics x all treatments) at once.
 
     Absolute effects and relative lifts are corrected as two separate families.
-    Each returned comparison carries adjusted p-values, intervals recomputed at the
-    matching ``ci_alpha`` (``ci_level`` says which) and ``correction = method``.
-    ``alpha`` defaults to the comparisons' own, which must then agree.
+    Each returned effect keeps its raw p-value and nominal interval and gains the
+    adjusted p-value and the interval recomputed at the matching ``ci_alpha``
+    (``p_value_adjusted``, ``ci_low_adjusted``/``ci_high_adjusted`` at
+    ``ci_level_adjusted``); each comparison gets ``correction = method``. An
+    untestable effect (NaN p-value) gets NaN adjusted numbers at the family's
+    level. ``alpha`` defaults to the comparisons' own, which must then agree.
     """
     if not comparisons:
         return ()

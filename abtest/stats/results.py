@@ -16,10 +16,17 @@ class Effect:
     """One estimated difference between treatment and control, with its uncertainty.
 
     ``estimate`` is treatment minus control (absolute) or that difference over the
-    control mean (relative lift, 0.05 = +5%). ``ci_low``/``ci_high`` bound a
-    two-sided interval at ``ci_level`` (``1 - alpha``, or less alpha after a
-    multiple-testing correction); ``df`` is the Welch-Satterthwaite degrees of
+    control mean (relative lift, 0.05 = +5%). ``p_value`` is the raw two-sided
+    p-value and ``ci_low``/``ci_high`` bound the two-sided interval at the nominal
+    ``ci_level`` (``1 - alpha``); ``df`` is the Welch-Satterthwaite degrees of
     freedom (``inf`` for the z and sequential tests).
+
+    After a multiple-testing correction (:func:`abtest.stats.adjust_comparisons`)
+    the raw numbers stay as they are and the ``*_adjusted`` fields are filled, as
+    tea-tasting keeps ``pvalue`` beside ``pvalue_adj``: the adjusted p-value, to
+    compare with alpha, and the interval widened to match the correction, at
+    ``ci_level_adjusted`` (e.g. 0.9875 for Holm over four comparisons at alpha
+    0.05). They are ``None`` when no correction was applied.
     """
 
     estimate: float
@@ -30,11 +37,27 @@ class Effect:
     p_value: float
     ci_level: float
     message: str | None = None
+    p_value_adjusted: float | None = None
+    ci_low_adjusted: float | None = None
+    ci_high_adjusted: float | None = None
+    ci_level_adjusted: float | None = None
 
     @property
     def ci(self) -> tuple[float, float]:
-        """The interval as a ``(low, high)`` pair."""
+        """The interval at the nominal level as a ``(low, high)`` pair."""
         return (self.ci_low, self.ci_high)
+
+    @property
+    def adjusted(self) -> bool:
+        """Whether a multiple-testing correction filled the ``*_adjusted`` fields."""
+        return self.ci_level_adjusted is not None
+
+    @property
+    def ci_adjusted(self) -> tuple[float, float] | None:
+        """The interval widened for the correction, or ``None`` without one."""
+        if self.ci_low_adjusted is None or self.ci_high_adjusted is None:
+            return None
+        return (self.ci_low_adjusted, self.ci_high_adjusted)
 
     @classmethod
     def undefined(cls, message: str, *, ci_level: float, estimate: float = math.nan) -> Effect:
@@ -51,7 +74,8 @@ class Comparison:
     ``"cuped_ratio"``; ``test`` is ``"welch"``, ``"z"`` or ``"sequential"``.
     ``control_mean``/``treatment_mean`` are unadjusted; with CUPED the effects use
     the adjusted means and ``theta`` is the shared adjustment coefficient.
-    ``correction`` names the multiple-testing adjustment applied, if any.
+    ``correction`` names the multiple-testing adjustment applied, if any (the
+    effects then carry both their raw and their adjusted p-values and intervals).
     ``message`` gathers every note on the comparison, ``None`` when all is well.
     """
 

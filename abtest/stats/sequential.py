@@ -31,6 +31,13 @@ confidence sequences", arXiv:2103.06476, as GrowthBook and Eppo use them:
 
 The widths are wider than fixed-horizon ones at the same ``N`` (the price of
 peeking); at ``N = tuning`` and alpha 0.05 roughly 1.5 to 2 times wider.
+
+One-sided sequences (for guardrails: "did it get worse?") follow GrowthBook's
+one-sided sequential test: ``rho`` is optimised at ``2 alpha`` and the bound is
+``estimate - half_width`` with the log term ``log(1 + sqrt(N rho^2 + 1) / (2 alpha))``.
+Its p-value, the smallest alpha at which the bound excludes 0 for a fixed
+``rho``, has a closed form (GrowthBook finds it by bisection):
+``sqrt(N rho^2 + 1) / (2 (exp(L) - 1))`` with ``L = rho^2 N z^2 / (2 (N rho^2 + 1))``.
 """
 
 from __future__ import annotations
@@ -71,3 +78,35 @@ def p_value(
         z = np.asarray(estimate) / np.asarray(se)
         log_p = 0.5 * np.log(nr2p1) - r2 * n * z * z / (2.0 * nr2p1)
     return np.exp(np.minimum(log_p, 0.0))
+
+
+def one_sided_half_width(
+    se: ArrayLike, n_total: ArrayLike, alpha: ArrayLike, tuning: ArrayLike
+) -> np.ndarray:
+    """Distance from the estimate to the bound of the one-sided sequence at level ``1 - alpha``."""
+    n = np.asarray(n_total, dtype=float)
+    a = np.asarray(alpha, dtype=float)
+    r2 = rho_squared(2.0 * a, tuning)
+    nr2p1 = n * r2 + 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_term = np.log1p(np.sqrt(nr2p1) / (2.0 * a))
+        return np.asarray(se) * np.sqrt(n) * np.sqrt(2.0 * nr2p1 * log_term / (n * n * r2))
+
+
+def one_sided_p_value(
+    estimate: ArrayLike, se: ArrayLike, n_total: ArrayLike, alpha: ArrayLike, tuning: ArrayLike
+) -> np.ndarray:
+    """Always-valid p-value for ``effect <= 0`` against ``effect > 0``.
+
+    ``alpha`` only sets ``rho`` (where the sequence is tightest), as in the two-sided
+    case; an estimate at or below 0 gives 1.
+    """
+    n = np.asarray(n_total, dtype=float)
+    r2 = rho_squared(2.0 * np.asarray(alpha, dtype=float), tuning)
+    nr2p1 = n * r2 + 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = np.asarray(estimate, dtype=float) / np.asarray(se, dtype=float)
+        exponent = r2 * n * z * z / (2.0 * nr2p1)
+        p = np.sqrt(nr2p1) / (2.0 * np.expm1(exponent))
+        p = np.where(z > 0, np.minimum(p, 1.0), 1.0)
+    return np.where(np.isnan(z), np.nan, p)

@@ -80,8 +80,9 @@ def demo(
     a, b = offline.encoders
     out.print(
         table(
-            f"Offline: {b} vs {a} on {offline.n_queries:,} logged queries (95% bootstrap CI)",
-            ["metric", a, b, "lift", "lift CI"],
+            f"Offline: {b} vs {a} on {offline.n_queries:,} judged queries "
+            f"({offline.comparison.confidence:.0%} bootstrap CI)",
+            ["metric", a, b, "lift", f"lift {offline.comparison.confidence:.0%} CI"],
             rows,
         )
     )
@@ -90,7 +91,12 @@ def demo(
         out.print(
             table(
                 "Tap rate: predicted offline from the logs (SNIPS) vs measured online",
-                ["encoder", "predicted", "95% CI", "online (A/B test)"],
+                [
+                    "encoder",
+                    "predicted",
+                    f"{offline.counterfactual[0].confidence:.0%} CI",
+                    "online (A/B test)",
+                ],
                 [
                     (
                         c.policy,
@@ -131,7 +137,14 @@ def demo(
         out.print(
             table(
                 "Estimated lift vs the simulator's true lift (only a simulation knows the truth)",
-                ["metric", "variant", "estimated", "CI", "true", "CI covers truth"],
+                [
+                    "metric",
+                    "variant",
+                    "estimated",
+                    f"{1 - analysis.alpha:.0%} CI",
+                    "true",
+                    "CI covers truth",
+                ],
                 rows,
             )
         )

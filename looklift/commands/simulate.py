@@ -20,21 +20,22 @@ def register(app: typer.Typer) -> None:
     )(simulate)
 
 
-def _parse_drops(values: list[str]) -> dict[str, float]:
+def _parse_shares(values: list[str], option: str = "--drop-exposures") -> dict[str, float]:
+    """``VARIANT=SHARE`` options as a mapping."""
     from abtest.simulate.traffic import SimulationError
 
-    drops = {}
+    shares = {}
     for value in values:
         name, sep, share = value.partition("=")
         try:
-            drops[name] = float(share)
+            shares[name] = float(share)
         except ValueError:
             sep = ""
         if not sep or not name:
             raise SimulationError(
-                f"--drop-exposures takes VARIANT=SHARE, e.g. treatment=0.1 (got {value!r})"
+                f"{option} takes VARIANT=SHARE, e.g. treatment=0.1 (got {value!r})"
             )
-    return drops
+    return shares
 
 
 def simulate(
@@ -63,7 +64,18 @@ def simulate(
     bots: Annotated[int, typer.Option(help="Bot users with extreme activity to add.")] = 0,
     drop_exposures: Annotated[
         list[str] | None,
-        typer.Option(help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost."),
+        typer.Option(
+            metavar="VARIANT=SHARE",
+            help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost.",
+        ),
+    ] = None,
+    module_failures: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="VARIANT=SHARE",
+            help="Fault: VARIANT=SHARE of that variant's views where the module fails to "
+            "render (a real harm: fewer impressions, taps and purchases).",
+        ),
     ] = None,
     duplicate_events: Annotated[
         float, typer.Option(help="Fault: share of events delivered twice (same event_id).")
@@ -81,8 +93,9 @@ def simulate(
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.simulate.traffic import SimulationError, TrafficConfig, simulate_traffic
+    from abtest.simulate.traffic import TrafficConfig, simulate_traffic
     from abtest.spec import load_spec
+    from abtest.store import require_database
 
     config = TrafficConfig(
         days=days,
@@ -92,15 +105,15 @@ def simulate(
         novelty=novelty,
         novelty_half_life=novelty_half_life,
         bots=bots,
-        drop_exposures=_parse_drops(drop_exposures or []),
+        drop_exposures=_parse_shares(drop_exposures or []),
+        module_failures=_parse_shares(module_failures or [], "--module-failures"),
         duplicate_events=duplicate_events,
         late_events=late_events,
         aa=aa,
     )
     config.validate()
     spec = load_spec(file)
-    if not db.exists():
-        raise SimulationError(f"database not found: {db} (create one with 'looklift world')")
+    require_database(db)  # one line for a missing path, a folder or a non-looklift file
     with progress() as bar:
         task = bar.add_task(f"simulating {spec.key}", total=None)
         summary = simulate_traffic(

@@ -9,7 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from offline_eval import OfflineEvalError, counterfactual_tap_rate, ips_estimate
+from offline_eval import (
+    OfflineEvalError,
+    counterfactual_tap_rate,
+    coverage_warning,
+    ips_estimate,
+)
 
 N_SOURCES, POOL, SLOTS, EPSILON = 40, 8, 4, 0.3
 EXAMINE = np.array([1.0, 0.7, 0.5, 0.35])
@@ -208,3 +213,30 @@ def test_sql_log_without_taps(fill) -> None:
     )
     with pytest.raises(OfflineEvalError, match="the logs have no taps"):
         counterfactual_tap_rate(store, "siglip")
+
+
+def test_low_coverage_warning_says_what_it_does_to_each_estimator() -> None:
+    """A log that never shows 6 of the target's 10 slots: IPS counts them as never
+    tapped (far too low), SNIPS averages over the 4 logged ones only (here the unseen
+    slots tap more, so SNIPS is low too, by far less). The warning says which is which
+    and never calls the shown number (SNIPS) simply "too low"."""
+    rng = np.random.default_rng(8)
+    n = 200_000
+    slot = rng.integers(0, 4, n)  # the log only ever shows slots 0-3, uniformly
+    tap_rate = np.array([0.04] * 4 + [0.08] * 6)  # the unseen slots tap twice as often
+    taps = (rng.random(n) < tap_rate[slot]).astype(float)
+    # the target shows one of its 10 slots per impression: p1 = 1/10 for a logged slot
+    logged_p, target_p = np.full(n, 1 / 4), np.full(n, 1 / 10)
+    est = ips_estimate(taps, logged_p, target_p, policy="better", target_slots_logged=0.4)
+    truth = tap_rate.mean()
+    assert est.ips == pytest.approx(0.4 * 0.04, rel=0.05) and est.ips < truth / 3
+    assert est.snips == pytest.approx(0.04, rel=0.05) and est.ips < est.snips < truth
+    warning = coverage_warning(est)
+    assert warning is not None
+    assert "only 40% of the slots better would fill" in warning
+    assert f"IPS estimate ({est.ips:.2%})" in warning and "likely too low" in warning
+    ips_part, snips_part = warning.split("SNIPS", 1)
+    assert "too low" in ips_part and "too low" not in snips_part
+    assert f"({est.snips:.2%}, the one shown)" in snips_part and "either way" in snips_part
+    covered = ips_estimate(taps, logged_p, target_p, policy="better", target_slots_logged=0.9)
+    assert coverage_warning(covered) is None

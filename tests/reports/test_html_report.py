@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import re
 
 from plotly.offline import get_plotlyjs
 
 from reports import ReportInputs, ReportPaths, render_html
+from reports import format as fmt
 from reports.html_report import figure_json
 from tests.reports.builders import PWNED_TITLE
 
@@ -121,3 +123,63 @@ def test_sections_without_data_are_left_out(report_inputs: ReportInputs) -> None
         assert f'id="{anchor}"' not in text and f'href="#{anchor}"' not in text
     assert "Simulation only" not in text and "true lift" not in text
     assert 'id="metrics"' in text and 'id="health"' in text
+
+
+def _metric_table_rows(text: str) -> list[list[str]]:
+    """The cells of each comparison row of the metric table, tags stripped."""
+    table = text[text.index('<table class="metrics">') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    rows = re.findall(r'<tr class="(?:good|bad|neutral)[^"]*">(.*?)</tr>', body, flags=re.S)
+    return [
+        [
+            re.sub(r"<[^>]+>", " ", cell).split()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)
+        ]
+        for r in rows
+    ]
+
+
+def test_p_and_adjusted_p_are_each_their_own_number(report_inputs: ReportInputs) -> None:
+    """The "p" column is the raw p-value and "adjusted p" the Holm one: they differ where
+    the correction bites (they were the same number before)."""
+    result = report_inputs.result
+    assert result.correction == "holm"
+    text = page(report_inputs)
+    head = text[text.index('<table class="metrics">') : text.index("<tbody>")]
+    level = f"{result.comparisons[0].comparison.relative.ci_level_adjusted * 100:.4g}%"
+    assert '<th class="num">p</th>' in head and "adjusted p" in head
+    assert '<span class="ci">95% CI</span>' in head and f"{level} CI (holm)" in head
+    rows = _metric_table_rows(text)
+    by_metric = {c.metric: c for c in result.comparisons}
+    differs = 0
+    for cells in rows:
+        c = by_metric[cells[0][0]]
+        raw, ci_adjusted, adjusted = cells[6], cells[7], cells[8]
+        assert raw == [fmt.p_value(c.p_value)] and adjusted == [fmt.p_value(c.p_adjusted)]
+        rel = c.comparison.relative
+        assert " ".join(ci_adjusted) == fmt.interval(rel.ci_low_adjusted, rel.ci_high_adjusted)
+        differs += raw != adjusted
+    assert len(rows) == len(result.comparisons) and differs >= 1
+
+
+def test_every_interval_says_its_level(report_inputs: ReportInputs) -> None:
+    """Cards, table headers and figures: each interval names its level (95%, 99%...)."""
+    text = page(report_inputs)
+    visible = re.sub(r"<script.*?</script>", "", text, flags=re.S)
+    for header in re.findall(r"<th[^>]*>(.*?)</th>", visible, flags=re.S):
+        plain = re.sub(r"<[^>]+>", " ", header)
+        if re.search(r"\bCI\b|interval|confidence sequence", plain):
+            assert re.search(r"\d+(\.\d+)?% (CI|confidence sequence)", plain), plain
+    top = visible[visible.index('id="summary"') : visible.index('id="metrics"')]
+    words_before_ci = re.findall(r"(\S+) CI\b", re.sub(r"<[^>]+>", " ", top))
+    assert words_before_ci
+    assert all(re.fullmatch(r"\(?\d+(\.\d+)?%", w) for w in words_before_ci), words_before_ci
+    figures = {
+        m[1]: json.loads(m[2])
+        for m in re.finditer(r'data-plot="plot-(\w+)">(.*?)</script>', text, flags=re.S)
+    }
+    title = figures["forest"]["layout"]["xaxis"]["title"]["text"]
+    assert re.search(r"\d+(\.\d+)?% CI", title), title
+    names = [t.get("name", "") for t in figures["cumulative"]["data"]]
+    bands = [n for n in names if "lift" not in n and ":" in n]
+    assert bands and all(re.search(r"\d+% (CI|confidence sequence)$", n) for n in bands)

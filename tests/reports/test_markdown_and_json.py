@@ -6,6 +6,7 @@ import json
 import re
 
 from reports import ReportInputs, render_json, render_markdown
+from reports import format as fmt
 from reports.json_report import plain
 from reports.markdown_report import md, md_paragraph
 from tests.reports.builders import PWNED_TITLE
@@ -84,3 +85,22 @@ def test_json_is_the_results_data(report_inputs: ReportInputs) -> None:
 def test_json_has_no_nan(report_inputs: ReportInputs) -> None:
     text = render_json(report_inputs)
     json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+
+
+def test_markdown_p_columns_are_raw_and_adjusted(report_inputs: ReportInputs) -> None:
+    text = render_markdown(report_inputs)
+    result = report_inputs.result
+    lines = text[text.index("## Metrics") :].splitlines()
+    header = next(line for line in lines if line.startswith("| group"))
+    columns = [c.strip() for c in re.split(r"(?<!\\)\|", header)[1:-1]]
+    level = fmt.level(result.comparisons[0].comparison.relative.ci_level_adjusted)
+    assert columns[7:11] == ["95% CI", "p", f"{level} CI (holm)", "adjusted p"]
+    rows = [line for line in lines if line.startswith("| ") and line not in (header,)][1:]
+    by_metric = {md(c.metric): c for c in result.comparisons}
+    for row in rows[: len(result.comparisons)]:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        c = by_metric[cells[1]]
+        assert cells[8] == md(fmt.p_value(c.p_value))
+        assert cells[10] == md(fmt.p_value(c.p_adjusted))
+    guard = next(c for c in result.comparisons if c.group == "guardrail")
+    assert f"one-sided p = {md(fmt.p_value(guard.p_worse))} that it got worse" in text

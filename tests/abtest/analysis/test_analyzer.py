@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 import sqlglot
+from rich.console import Console
+from statsmodels.stats.multitest import multipletests
 
 from abtest.analysis import AnalysisError, analyze, variant_stats
 from abtest.analysis import sql as analysis_sql
@@ -361,6 +363,24 @@ def test_a_variant_without_users_gives_messages_not_crashes(db: Path) -> None:
     assert any("ghost" in w for w in result.health.warnings)
 
 
+def test_undefined_comparisons_keep_every_interval_header_s_level(db: Path) -> None:
+    """A variant without users makes half the comparisons untestable; the headers still
+    name both levels (the nominal one and the corrected one), with no bare "CI"."""
+    data = json.loads(json.dumps(SPEC))
+    data["variants"].append({"name": "ghost", "weight": 0.0, "encoder": "base"})
+    data["analysis"]["correction"] = "holm"
+    with Store(db, read_only=True) as store:
+        result = analyze(store, parse_spec(data), daily=False)
+    console = Console(width=220, record=True)
+    console.print(result)
+    header = next(line for line in console.export_text().splitlines() if "┃ metric" in line)
+    cells = [cell.strip() for cell in header.split("┃")[1:-1]]
+    assert "95% CI" in cells and "99% CI (holm)" in cells  # 5 testable comparisons
+    assert "CI" not in cells
+    ghost = result.comparison("taps", "ghost").comparison.relative
+    assert ghost.ci_level == 0.95 and ghost.ci_level_adjusted == pytest.approx(0.99)
+
+
 def test_errors_name_the_problem(db: Path, tmp_path: Path) -> None:
     with Store(db, read_only=True) as store:
         with pytest.raises(AnalysisError, match="has no exposures"):
@@ -369,8 +389,15 @@ def test_errors_name_the_problem(db: Path, tmp_path: Path) -> None:
             analyze(store, make_spec(), as_of=dt.date(2026, 2, 1))
     import duckdb
 
+    from abtest.store import StoreError
+
     bare = tmp_path / "bare.duckdb"
     duckdb.connect(str(bare)).close()
+    with pytest.raises(StoreError, match="is not a looklift database"):  # refused at open
+        Store(bare, read_only=True)
+    con = duckdb.connect(str(bare))
+    con.execute("CREATE TABLE users (user_id VARCHAR)")  # a looklift table, no exposures
+    con.close()
     with Store(bare, read_only=True) as store, pytest.raises(AnalysisError, match="no exposures"):
         analyze(store, make_spec())
 
@@ -429,3 +456,116 @@ def test_true_lift_is_inside_the_interval(db: Path) -> None:
     rel = result.comparison("tap_rate").comparison.relative
     assert rel.ci_low <= true_lift <= rel.ci_high
     assert not math.isnan(rel.estimate)
+
+
+# --- what each number is: raw p, adjusted p, nominal and widened intervals --------------
+
+
+def test_p_is_the_raw_p_value_and_adjusted_p_the_holm_one(db: Path) -> None:
+    """The "p" of every row is the raw p-value of its comparison; "adjusted p" is Holm's
+    adjustment of the whole family; the nominal 95% interval survives beside the widened
+    one. (They used to be overwritten, so both columns showed the adjusted number.)"""
+    with Store(db, read_only=True) as store:
+        raw = analyze(store, make_spec(correction="none"), daily=False)
+        holm = analyze(store, make_spec(correction="holm"), daily=False)
+    raw_p = [c.p_value for c in raw.comparisons]
+    expected = multipletests(raw_p, method="holm")[1]
+    m = len(raw_p)
+    for r, h, adjusted in zip(raw.comparisons, holm.comparisons, expected, strict=True):
+        assert r.p_adjusted is None and not r.comparison.relative.adjusted
+        assert h.p_value == pytest.approx(r.p_value, rel=1e-12)
+        assert h.p_adjusted == pytest.approx(adjusted, rel=1e-12)
+        rel_r, rel_h = r.comparison.relative, h.comparison.relative
+        assert rel_h.ci == pytest.approx(rel_r.ci, rel=1e-12) and rel_h.ci_level == 0.95
+        assert rel_h.ci_level_adjusted == pytest.approx(1 - 0.05 / m)
+        low, high = rel_h.ci_adjusted
+        assert low < rel_r.ci_low and high > rel_r.ci_high
+        assert h.significant == (adjusted < 0.05)
+    assert any(h.p_adjusted > h.p_value * 1.5 for h in holm.comparisons)
+
+    frame = holm.to_frame()
+    assert frame["p_value"].to_list() == pytest.approx(raw_p, rel=1e-12)
+    assert frame["p_adjusted"].to_list() == pytest.approx(list(expected), rel=1e-12)
+    assert set(frame["ci_level"]) == {0.95}
+    data = json.loads(holm.to_json())
+    first = data["comparisons"][0]
+    assert first["p_value"] != first["p_adjusted"]
+    assert first["comparison"]["relative"]["p_value"] == pytest.approx(raw_p[0], rel=1e-12)
+    assert first["comparison"]["relative"]["p_value_adjusted"] == pytest.approx(expected[0])
+
+
+def test_the_terminal_table_shows_each_number_under_its_own_name(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(correction="holm"), daily=False)
+        plain = analyze(store, make_spec(correction="none"), daily=False)
+    console = Console(width=220, record=True)
+    console.print(result)
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "┃ metric" in line)
+    assert "95% CI" in header and "99% CI (holm)" in header
+    for c in result.comparisons:
+        row = next(line for line in text.splitlines() if line.startswith(f"│ {c.metric}"))
+        cells = [cell.strip() for cell in row.split("│")[1:-1]]
+        assert cells[6] == render_p(c.p_value) and cells[8] == render_p(c.p_adjusted)
+    console = Console(width=220, record=True)
+    console.print(plain)
+    assert "adjusted p" not in console.export_text()  # no correction, no adjusted column
+
+
+def render_p(p: float | None) -> str:
+    assert p is not None
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+# --- guardrails: one-sided, unadjusted -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def harmed(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same experiment, with the treatment's module failing to render on 10% of views."""
+    copy = tmp_path_factory.mktemp("harmed") / "world.duckdb"
+    shutil.copy(db, copy)
+    simulate_traffic(
+        copy,
+        make_spec(),
+        TrafficConfig(pre_days=0, traffic=3, module_failures={"treatment": 0.1}),
+        replace=True,
+    )
+    return copy
+
+
+def test_an_injected_harm_breaches_the_guardrail(harmed: Path) -> None:
+    """Fewer impressions per user: the one-sided, unadjusted test flags it, although the
+    Holm-adjusted two-sided p (which the guardrail used to be judged by) is above alpha."""
+    with Store(harmed, read_only=True) as store:
+        result = analyze(store, make_spec(correction="holm"), daily=False)
+    guard = result.comparison("impressions")
+    rel = guard.comparison.relative
+    assert rel.estimate < 0
+    assert guard.p_worse == pytest.approx(guard.p_value / 2, rel=1e-9)
+    assert guard.p_worse < 0.05 < guard.p_adjusted
+    assert guard.guardrail_breached
+    assert result.decision.verdict == "guardrail_breached"
+    assert "impressions got significantly worse" in result.decision.reason
+    console = Console(width=220, record=True)
+    console.print(result)
+    text = console.export_text()
+    assert "BREACHED" in next(line for line in text.splitlines() if "│ impressions" in line)
+
+
+def test_a_guardrail_moving_the_good_way_never_breaches(harmed: Path) -> None:
+    data = json.loads(json.dumps(SPEC))
+    data["metric_definitions"]["impressions"]["direction"] = "lower_is_better"
+    with Store(harmed, read_only=True) as store:
+        result = analyze(store, parse_spec(data), daily=False)
+    guard = result.comparison("impressions")
+    assert guard.p_worse > 0.95 and not guard.guardrail_breached
+    assert result.decision.verdict != "guardrail_breached"
+
+
+def test_without_harm_the_guardrails_hold(db: Path) -> None:
+    with Store(db, read_only=True) as store:
+        result = analyze(store, make_spec(correction="holm"), daily=False)
+    guard = result.comparison("impressions")
+    assert guard.p_worse is not None and guard.p_worse > 0.05 and not guard.guardrail_breached
+    assert all(c.p_worse is None for c in result.comparisons if c.group != "guardrail")

@@ -74,14 +74,40 @@ def test_holm_comparisons_get_bonferroni_intervals() -> None:
     m = 3  # the untestable comparison does not count
     for before, after, inputs in zip(raw[:m], adjusted[:m], INPUTS, strict=False):
         assert after.correction == "holm" and after.alpha == 0.05
-        assert after.absolute.ci_level == pytest.approx(1 - 0.05 / m)
+        assert after.absolute.ci_level_adjusted == pytest.approx(1 - 0.05 / m)
         bonferroni = compare(*inputs, alpha=0.05 / m)
-        assert after.absolute.ci == pytest.approx(bonferroni.absolute.ci)
-        assert after.relative.ci == pytest.approx(bonferroni.relative.ci)
-        assert after.absolute.p_value >= before.absolute.p_value
+        assert after.absolute.ci_adjusted == pytest.approx(bonferroni.absolute.ci)
+        assert after.relative.ci_adjusted == pytest.approx(bonferroni.relative.ci)
+        assert after.absolute.p_value_adjusted >= before.absolute.p_value
     expected = multipletests([c.absolute.p_value for c in raw[:m]], method="holm")[1]
-    np.testing.assert_allclose([c.absolute.p_value for c in adjusted[:m]], expected)
-    assert adjusted[3].absolute == raw[3].absolute  # NaN with its message, untouched
+    np.testing.assert_allclose([c.absolute.p_value_adjusted for c in adjusted[:m]], expected)
+    # the untestable comparison keeps its NaN and message, at the family's level
+    assert adjusted[3].absolute.message == raw[3].absolute.message
+    assert math.isnan(adjusted[3].absolute.p_value_adjusted)
+    assert adjusted[3].absolute.ci_level_adjusted == pytest.approx(1 - 0.05 / m)
+
+
+def test_correction_keeps_the_raw_p_values_and_nominal_intervals() -> None:
+    """The raw p and the 95% interval survive the correction, beside the adjusted ones.
+
+    Overwriting them made the "p" and "adjusted p" columns of every report equal.
+    """
+    raw = comparisons()
+    for method in ("holm", "bh", "bonferroni"):
+        adjusted = adjust_comparisons(raw, method=method)  # type: ignore[arg-type]
+        for before, after in zip(raw[:3], adjusted[:3], strict=True):
+            for family in ("absolute", "relative"):
+                b, a = getattr(before, family), getattr(after, family)
+                assert (a.p_value, a.ci, a.ci_level) == (b.p_value, b.ci, b.ci_level)
+                assert a.ci_level == pytest.approx(0.95)
+                assert a.adjusted and a.p_value_adjusted >= a.p_value
+        holm = adjust_pvalues([c.relative.p_value for c in raw[:3]], method="holm")
+        if method == "holm":
+            assert [c.relative.p_value_adjusted for c in adjusted[:3]] == pytest.approx(
+                holm.adjusted_p_values
+            )
+            assert [c.relative.p_value for c in adjusted[:3]] == pytest.approx(holm.p_values)
+    assert not raw[0].absolute.adjusted and raw[0].absolute.ci_adjusted is None
 
 
 def test_bh_comparisons_get_false_coverage_rate_intervals() -> None:
@@ -90,16 +116,17 @@ def test_bh_comparisons_get_false_coverage_rate_intervals() -> None:
     p = [c.absolute.p_value for c in raw[:3]]
     rejections = int(multipletests(p, method="fdr_bh")[0].sum())
     for after in adjusted[:3]:
-        assert after.absolute.ci_level == pytest.approx(1 - 0.05 * max(rejections, 1) / 3)
+        assert after.absolute.ci_level_adjusted == pytest.approx(1 - 0.05 * max(rejections, 1) / 3)
 
 
 def test_sequential_comparisons_are_re_widened_sequentially() -> None:
     c, t = MeanStats.from_summary(3000, 10, 3), MeanStats.from_summary(3000, 10.3, 3)
     raw = [compare(c, t, test="sequential"), compare(c, t, test="sequential")]
     adjusted = adjust_comparisons(raw, method="bonferroni")
-    assert adjusted[0].absolute.ci == pytest.approx(
+    assert adjusted[0].absolute.ci_adjusted == pytest.approx(
         compare(c, t, test="sequential", alpha=0.025).absolute.ci
     )
+    assert adjusted[0].absolute.ci == raw[0].absolute.ci
 
 
 def test_misuse_raises() -> None:

@@ -30,8 +30,10 @@ from abtest.stats import (
     ProportionStats,
     RatioStats,
     compare,
+    p_worse,
     srm_test,
 )
+from abtest.stats.inference import one_sided_p_value
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "gbstats_cases.json").read_text())
 CASES = FIXTURE["cases"]
@@ -134,3 +136,37 @@ def test_where_gbstats_declines_looklift_explains(index: int) -> None:
             assert theirs["error"]
             if difference == "relative" or math.isnan(ours.p_value):
                 assert ours.message, (difference, ours)
+
+
+@pytest.mark.parametrize(
+    ("metric_type", "index"),
+    [(t, i) for t in ("mean", "proportion", "ratio") for i in range(len(CASES[t]))],
+    ids=ids("mean") + ids("proportion") + ids("ratio"),
+)
+def test_one_sided_tests_match_gbstats(metric_type: str, index: int) -> None:
+    """The guardrail's one-sided p-values equal gbstats' OneSidedTreatment{Greater,Lesser}TTest."""
+    case = CASES[metric_type][index]
+    control, treatment = build(metric_type, case["control"]), build(metric_type, case["treatment"])
+    comparison = compare(control, treatment, alpha=case["alpha"], test="welch")
+    for difference in ("absolute", "relative"):
+        effect = getattr(comparison, difference)
+        theirs = case["results"][f"fixed_{difference}"]
+        for side in ("greater", "less"):
+            ours = one_sided_p_value(
+                effect.estimate,
+                effect.se,
+                effect.df,
+                side=side,
+                test="welch",
+                n_total=comparison.control_n + comparison.treatment_n,
+                alpha=case["alpha"],
+            )
+            # gbstats computes 1 - cdf, which loses digits below 1e-9 or so
+            np.testing.assert_allclose(
+                ours, theirs[f"p_{side}"], rtol=RTOL, atol=1e-9, err_msg=f"{difference} {side}"
+            )
+        if difference == "relative":
+            worse = p_worse(comparison, higher_is_better=True)
+            np.testing.assert_allclose(worse, theirs["p_less"], rtol=RTOL, atol=1e-9)
+            worse = p_worse(comparison, higher_is_better=False)
+            np.testing.assert_allclose(worse, theirs["p_greater"], rtol=RTOL, atol=1e-9)
