@@ -13,7 +13,9 @@ decides gives the ``reason``:
 
 ``forced``     the unit id is in the spec's ``forced`` map (or the ``forced``
                argument): it gets that variant; QA only, never an exposure;
-``no_unit``    the unit attribute is missing or empty: not in the experiment;
+``no_unit``    the unit attribute is missing (null), empty, or a zero number:
+               not in the experiment, as a GrowthBook SDK skips a user whose
+               hash attribute is empty; batch results keep such ids as given;
 ``holdout``    the unit is in the holdout;
 ``namespace``  the unit's namespace hash is outside the experiment's range;
 ``targeting``  the unit's attributes fail the targeting condition;
@@ -139,7 +141,8 @@ class BatchAssignment:
 
     @property
     def unit_ids(self) -> pa.Array:
-        """The unit ids as arrow strings (null where missing)."""
+        """The unit ids as given, as arrow strings: null only where the id was null
+        (an empty id stays empty; integer ids read as their decimal text)."""
         return self.ids.to_arrow()
 
     def __len__(self) -> int:
@@ -179,7 +182,8 @@ class BatchAssignment:
 
     def to_frame(self, unit_column: str = "user_id") -> pl.DataFrame:
         """One row per unit: experiment, unit id, variant, encoder, in_experiment, reason,
-        bucket."""
+        bucket. Unit ids are as given: a missing or empty id keeps its row (null or
+        ``""``), with in_experiment false and reason ``no_unit``."""
         idx = self.variant_index
         variant = pl.Series("variant", [*self.variants, None], dtype=pl.String)
         encoder = pl.Series("encoder", [*self.encoders, None], dtype=pl.String)
@@ -359,6 +363,7 @@ class Assigner:
                 ),
                 dtype=bool,
             )
+            is_forced &= ids.valid  # as online: a missing id ("", 0) is never forced
             for row in np.flatnonzero(is_forced):
                 index[row] = self.forced[strings[int(row)].as_py()]
             reason[is_forced] = FORCED

@@ -15,21 +15,26 @@ Two paths give identical answers:
 
 - scalar functions (:func:`fnv1a32`, :func:`gb_hash`) for one unit at a time;
 - batch functions over :class:`UnitIds`, a packed array of ids (UTF-8 bytes
-  and offsets). Its bytes are laid out once as a padded, column-major byte
-  matrix; FNV-1a then runs one character position at a time over blocks of
-  rows, with uint32 arithmetic in numpy (one xor and one multiply per
-  position). The second round of version 2 hashes the decimal text of a
-  uint32 with two small lookup tables. Rows with non-ASCII characters or
-  longer than 256 bytes (rare) are hashed by the scalar path.
+  and offsets, as Arrow holds strings). The ids are laid out once, without
+  padding: in blocks of rows sorted by length, character position by
+  position, so that FNV-1a runs one position at a time over all the rows of
+  a block still going, with uint32 arithmetic in numpy (one xor and one
+  multiply per position). The work is proportional to the ids' total length,
+  whatever the longest id. ASCII ids are hashed over their bytes; the others
+  over their UTF-16 code units, converted for all of them at once. Long ids
+  (over :data:`LONG_ID_UNITS` units) are grouped across the input, and the
+  last characters of the few longest ids of a block are hashed one by one
+  (see :data:`MIN_VECTOR_ROWS`). The second round of version 2 hashes the
+  decimal text of a uint32 with two small lookup tables.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -122,21 +127,53 @@ def unit_string(value: Any) -> str | None:
 # --------------------------------------------------------------------------- batch
 BLOCK_ROWS = 65536
 """Rows hashed together: a block's state and characters stay in the CPU cache."""
-MAX_VECTOR_LENGTH = 256
-"""Ids longer than this (in bytes) are hashed one by one, like non-ASCII ids."""
+LONG_ID_UNITS = 64
+"""Ids longer than this (in code units) are laid out apart from the others, sorted by
+length over the whole input, when they are few (at most one row in 16): a few long
+ids scattered among many short ones then share blocks and are hashed in vector
+passes, instead of being the last few rows of every block."""
+MIN_VECTOR_ROWS = 64
+"""When fewer rows than this still have characters left at a position, their
+remaining characters are hashed one by one (and so are all the rows of a block
+smaller than this): a numpy call costs about as much as hashing that many
+characters in Python, so a lone long id never pays a vector pass per character."""
+CHUNK_POSITIONS = 64
+GATHER_ROWS = 4096
+"""Ids are regrouped by position ``CHUNK_POSITIONS`` characters at a time, for
+``GATHER_ROWS`` rows at a time: each row's characters are read together (one
+cache line), then transposed; the index and the chunk stay small."""
+
+
+class _Block(NamedTuple):
+    """Rows hashed together, longest first, and where their characters lie.
+
+    ``steps[j] = (at, k)``: at character position ``j`` the first ``k`` rows
+    (those longer than ``j``) take one FNV step with ``columns[at : at + k]``.
+    A row listed in ``tails`` as ``(i, lo, hi)`` goes on, one character at a
+    time, with the layout's ``units[lo:hi]``. ``rows`` says where the block's
+    rows are in the input (a slice when they are consecutive and in order).
+    """
+
+    rows: slice | np.ndarray
+    size: int
+    columns: np.ndarray
+    steps: tuple[tuple[int, int], ...]
+    tails: tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """The ids' bytes as a column-major matrix: ``columns[j, i]`` is byte ``j`` of row ``i``.
+    """The ids of one encoding laid out for hashing.
 
-    Rows are left-aligned and padded; ``lengths`` says how many bytes of each
-    row are real (0 for rows hashed by the scalar path).
+    ``units`` holds the code units the hash runs over: the bytes of ASCII ids
+    (uint8, the ids' own buffer, not copied) or the UTF-16 code units of the
+    other ids (uint16), as JavaScript's ``charCodeAt`` gives them. Each block
+    holds its rows' units regrouped position by position; the only padding is
+    within a chunk of :data:`CHUNK_POSITIONS` positions, for rows ending in it.
     """
 
-    columns: np.ndarray  # uint8, shape (max_len, n), C-contiguous
-    lengths: np.ndarray  # int64
-    min_len: int
+    units: np.ndarray
+    blocks: tuple[_Block, ...]
 
 
 @dataclass(frozen=True)
@@ -144,17 +181,18 @@ class UnitIds:
     """Unit ids packed for vectorised hashing.
 
     ``data`` holds the UTF-8 bytes of every id back to back, row ``i`` being
-    ``data[offsets[i]:offsets[i + 1]]``. ``valid`` is False where the id is
-    missing (null, empty, or a zero integer, as GrowthBook treats them).
-    ``special`` lists the rows hashed by the scalar path (non-ASCII text, whose
-    UTF-16 code units differ from its bytes, or very long ids), with their text.
+    ``data[offsets[i]:offsets[i + 1]]``, as given (integer ids as their
+    decimal text). ``present`` is False only where the id is null. ``valid``
+    is False where GrowthBook treats the id as missing: null, the empty string
+    or a zero integer; such rows are not hashed (they are not in any
+    experiment) but keep their value in :meth:`to_arrow`.
     Build it once with :meth:`from_any` and pass it to every hash of the same ids.
     """
 
     data: np.ndarray  # uint8
     offsets: np.ndarray  # int64, length n + 1
     valid: np.ndarray  # bool
-    special: tuple[tuple[int, str], ...]
+    present: np.ndarray  # bool
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -162,6 +200,7 @@ class UnitIds:
 
     @property
     def lengths(self) -> np.ndarray:
+        """Each id's length in UTF-8 bytes."""
         return np.diff(self.offsets)
 
     @classmethod
@@ -170,17 +209,18 @@ class UnitIds:
         Series or a pyarrow array. Integer ids hash as their decimal text."""
         if isinstance(ids, UnitIds):
             return ids
-        arr = _to_arrow_strings(ids)
+        arr, zero = _to_arrow_strings(ids)
         n = len(arr)
         if n == 0:
-            return cls(np.zeros(0, np.uint8), np.zeros(1, np.int64), np.zeros(0, bool), ())
+            empty = np.zeros(0, bool)
+            return cls(np.zeros(0, np.uint8), np.zeros(1, np.int64), empty, empty)
         if arr.type != pa.large_string():
             arr = arr.cast(pa.large_string())
         if arr.null_count:
-            valid = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
+            present = np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), dtype=bool)
             arr = pc.fill_null(arr, "")
         else:
-            valid = np.ones(n, dtype=bool)
+            present = np.ones(n, dtype=bool)
         bufs = arr.buffers()
         offsets = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
         data_buf = bufs[2]
@@ -191,90 +231,215 @@ class UnitIds:
         )
         data = data[offsets[0] : offsets[-1]]
         offsets = offsets - offsets[0]
-        lengths = np.diff(offsets)
-        valid &= lengths > 0
-        rows: set[int] = set()
-        if data.size and data.max() >= 0x80:
-            high = np.flatnonzero(data >= 0x80)
-            rows.update(np.unique(np.searchsorted(offsets, high, side="right") - 1).tolist())
-        if lengths.size and lengths.max() > MAX_VECTOR_LENGTH:
-            rows.update(np.flatnonzero(lengths > MAX_VECTOR_LENGTH).tolist())
-        special = tuple(
-            (r, bytes(data[offsets[r] : offsets[r + 1]]).decode("utf-8")) for r in sorted(rows)
-        )
-        return cls(data, np.ascontiguousarray(offsets), valid, special)
+        valid = present & (np.diff(offsets) > 0)
+        if zero is not None:
+            valid &= ~zero
+        return cls(data, np.ascontiguousarray(offsets), valid, present)
 
     def text(self, i: int) -> str | None:
-        """Row ``i`` as a string (None if missing); for checks and small lookups."""
+        """Row ``i`` as the string it is hashed as (None if missing); for checks and
+        small lookups."""
         if not self.valid[i]:
             return None
         return bytes(self.data[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8")
 
     def to_list(self) -> list[str | None]:
+        """Every row as :meth:`text` gives it."""
         return [self.text(i) for i in range(len(self))]
 
     def to_arrow(self) -> pa.Array:
-        """The ids as an arrow large_string array (null where missing)."""
+        """The ids as given, as an arrow large_string array: null only where the id
+        was null; empty strings stay empty and a zero integer id reads ``"0"``."""
         arr = pa.LargeStringArray.from_buffers(
             len(self), pa.py_buffer(self.offsets), pa.py_buffer(self.data)
         )
-        if not self.valid.all():
-            arr = pc.if_else(pa.array(self.valid), arr, pa.scalar(None, pa.large_string()))
+        if not self.present.all():
+            arr = pc.if_else(pa.array(self.present), arr, pa.scalar(None, pa.large_string()))
         return arr
 
     @property
-    def layout(self) -> _Layout:
-        """The column-major byte matrix, built on first use and kept."""
+    def layout(self) -> tuple[_Layout, ...]:
+        """The ids laid out for hashing (one layout per encoding), built on first use
+        and kept: every hash of the same ids reuses it."""
         if "layout" not in self._cache:
-            self._cache["layout"] = _build_layout(self)
+            self._cache["layout"] = _build_layouts(self)
         return self._cache["layout"]
 
 
-def _build_layout(ids: UnitIds) -> _Layout:
-    n = len(ids)
-    lengths = ids.lengths.copy()
-    special = [r for r, _ in ids.special]
-    if special:
-        lengths[special] = 0
-    max_len = int(lengths.max()) if n else 0
-    if n == 0 or max_len == 0:
-        return _Layout(np.zeros((0, n), np.uint8), lengths, 0)
-    if not special and int(lengths.min()) == max_len:
-        rows = ids.data.reshape(n, max_len)
+def _build_layouts(ids: UnitIds) -> tuple[_Layout, ...]:
+    """Lay out the valid ids: ASCII ids over their own bytes, the others over their
+    UTF-16 code units (each group only when it has rows)."""
+    rows = np.flatnonzero(ids.valid)
+    if rows.size == 0:
+        return ()
+    lengths = ids.lengths
+    starts = ids.offsets[:-1]
+    every_row = rows.size == len(ids)
+    if not ids.data.size or int(ids.data.max()) < 0x80:
+        if every_row:
+            return (_lay_out(ids.data, starts, lengths, rows),)
+        return (_lay_out(ids.data, starts[rows], lengths[rows], rows),)
+    strings = pa.LargeStringArray.from_buffers(
+        len(ids), pa.py_buffer(ids.offsets), pa.py_buffer(ids.data)
+    )
+    is_ascii = np.asarray(pc.string_is_ascii(strings).to_numpy(zero_copy_only=False), dtype=bool)
+    layouts = []
+    plain = rows[is_ascii[rows]]
+    if plain.size:
+        layouts.append(_lay_out(ids.data, starts[plain], lengths[plain], plain))
+    wide = rows[~is_ascii[rows]]
+    if wide.size:
+        units, unit_starts, unit_lengths = _utf16_units(ids.data, lengths, wide)
+        layouts.append(_lay_out(units, unit_starts, unit_lengths, wide))
+    return tuple(layouts)
+
+
+def _utf16_units(
+    data: np.ndarray, lengths: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The UTF-16 code units of ``rows`` (ascending, non-empty ids) back to back,
+    with each row's start and length in units.
+
+    The rows' bytes are decoded and re-encoded in one call. Each character
+    starts at a byte that is not a continuation byte (``10xxxxxx``) and takes
+    one code unit, or two (a surrogate pair) when its UTF-8 form has four
+    bytes (lead byte ``>= 0xF0``): summing that count over each row's bytes
+    gives its length in code units.
+    """
+    if rows.size == len(lengths):
+        raw = data
     else:
-        arr = ids.to_arrow()
-        keep = lengths > 0
-        if not keep.all():
-            arr = pc.if_else(pa.array(keep), arr, pa.scalar("", pa.large_string()))
-        padded = pc.utf8_rpad(pc.fill_null(arr, ""), width=max_len, padding=" ")
-        if isinstance(padded, pa.ChunkedArray):
-            padded = padded.combine_chunks()
-        bufs = padded.buffers()
-        offs = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=padded.offset * 8)
-        if offs[-1] - offs[0] != n * max_len:  # cannot happen for ASCII rows; be safe
-            raise AssertionError("padding did not give equal lengths")
-        rows = np.frombuffer(bufs[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(n, max_len)
-    columns = np.empty((max_len, n), dtype=np.uint8)
-    for lo in range(0, n, BLOCK_ROWS):  # a blocked transpose stays in cache
-        columns[:, lo : lo + BLOCK_ROWS] = rows[lo : lo + BLOCK_ROWS].T
-    return _Layout(columns, lengths, int(lengths.min()))
+        keep = np.zeros(len(lengths), dtype=bool)
+        keep[rows] = True
+        raw = data[np.repeat(keep, lengths)]
+    text = raw.tobytes().decode("utf-8", "surrogatepass")
+    units = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), dtype="<u2")
+    per_byte = ((raw & 0xC0) != 0x80).astype(np.uint8) + (raw >= 0xF0)
+    byte_starts = np.zeros(rows.size, dtype=np.int64)
+    np.cumsum(lengths[rows][:-1], out=byte_starts[1:])
+    unit_lengths = np.add.reduceat(per_byte, byte_starts, dtype=np.int64)
+    unit_starts = np.zeros(rows.size, dtype=np.int64)
+    np.cumsum(unit_lengths[:-1], out=unit_starts[1:])
+    return units, unit_starts, unit_lengths
 
 
-def _to_arrow_strings(ids: Any) -> pa.Array:
-    """Ids as an arrow string array; integer ids become decimal text, zeros null."""
+def _lay_out(
+    units: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rows: np.ndarray
+) -> _Layout:
+    """Blocks of rows over ``units``, in input order (which keeps each block's
+    characters close together in memory); when only a few ids are longer than
+    :data:`LONG_ID_UNITS`, those come last, sorted by length (longest first)."""
+    long = lengths > LONG_ID_UNITS
+    n_long = int(np.count_nonzero(long))
+    parts = [(starts, lengths, rows)]
+    if 0 < n_long <= len(rows) // 16:
+        order = np.argsort(-lengths[long], kind="stable")
+        short = ~long
+        parts = [(starts[short], lengths[short], rows[short])] if short.any() else []
+        parts.append((starts[long][order], lengths[long][order], rows[long][order]))
+
+    blocks = [
+        _lay_out_block(
+            units,
+            part_starts[lo : lo + BLOCK_ROWS],
+            part_lengths[lo : lo + BLOCK_ROWS],
+            part_rows[lo : lo + BLOCK_ROWS],
+        )
+        for part_starts, part_lengths, part_rows in parts
+        for lo in range(0, len(part_rows), BLOCK_ROWS)
+    ]
+    return _Layout(units, tuple(blocks))
+
+
+def _lay_out_block(
+    units: np.ndarray, starts: np.ndarray, lengths: np.ndarray, rows: np.ndarray
+) -> _Block:
+    """One block's characters regrouped position by position.
+
+    Rows are ordered longest first, so the rows still going at position ``j``
+    are always the first ``active[j]``. Positions are laid out while at least
+    :data:`MIN_VECTOR_ROWS` rows are active; the rows going further become
+    tails. Equal-length ids that lie back to back (uuids, fixed-width keys)
+    are one reshape and a transpose; otherwise positions go by chunks: the
+    rows active at the chunk's first position are gathered as a (rows,
+    positions) matrix, each row's characters copied together from a sliding
+    window over ``units`` (entries past a row's end are never read), and
+    written transposed. The few rows whose window would run past the end of
+    ``units`` are copied one by one.
+    """
+    size = len(rows)
+    longest, shortest = int(lengths.max()), int(lengths.min())
+    in_order = True
+    if shortest == longest:
+        active = np.full(longest, size, dtype=np.int64)
+    else:
+        key = longest - lengths
+        order = np.argsort(key.astype(np.uint16) if longest < 2**16 else key, kind="stable")
+        starts, lengths, rows = starts[order], lengths[order], rows[order]
+        in_order = False
+        ended = np.bincount(lengths, minlength=longest + 1)
+        active = size - np.cumsum(ended)[:-1]
+    depth = int(np.count_nonzero(active >= MIN_VECTOR_ROWS))
+    first = int(starts[0])
+    if depth == longest == shortest and int(starts[-1]) - first == (size - 1) * depth:
+        matrix = units[first : first + size * depth].reshape(size, depth)
+        columns = np.ascontiguousarray(matrix.T).reshape(-1)
+        steps = tuple((j * size, size) for j in range(depth))
+    else:
+        chunks = [
+            (j, min(CHUNK_POSITIONS, depth - j), int(active[j]))
+            for j in range(0, depth, CHUNK_POSITIONS)
+        ]
+        columns = np.empty(sum(c * k for _, c, k in chunks), dtype=units.dtype)
+        step_list: list[tuple[int, int]] = []
+        at = 0
+        for j, c, k in chunks:
+            chunk = columns[at : at + c * k].reshape(c, k)
+            windows = np.lib.stride_tricks.sliding_window_view(units, c)
+            limit = len(units) - c
+            for lo in range(0, k, GATHER_ROWS):
+                hi = min(k, lo + GATHER_ROWS)
+                begin = starts[lo:hi] + j
+                over = np.flatnonzero(begin > limit)  # windows would run out
+                begin[over] = limit
+                chunk[:, lo:hi] = windows[begin].T
+                for i in (lo + over).tolist():  # at most c rows, at the end of units
+                    real = min(c, int(lengths[i]) - j)
+                    chunk[:real, i] = units[starts[i] + j : starts[i] + j + real]
+            step_list += [(at + t * k, int(active[j + t])) for t in range(c)]
+            at += c * k
+        steps = tuple(step_list)
+    going_on = int(active[depth]) if depth < longest else 0
+    tails = tuple((i, int(starts[i]) + depth, int(starts[i] + lengths[i])) for i in range(going_on))
+    if in_order and int(rows[-1]) - int(rows[0]) == size - 1:
+        where: slice | np.ndarray = slice(int(rows[0]), int(rows[0]) + size)
+    else:
+        where = rows
+    return _Block(where, size, columns, steps, tails)
+
+
+def _to_arrow_strings(ids: Any) -> tuple[pa.Array, np.ndarray | None]:
+    """Ids as an arrow string array (integers as decimal text), and where integer
+    ids are zero (GrowthBook's missing id), or None when there are no integers."""
     if hasattr(ids, "to_arrow") and not isinstance(ids, pa.Array | pa.ChunkedArray):
         ids = ids.to_arrow()  # polars Series
     if isinstance(ids, pa.ChunkedArray):
         ids = ids.combine_chunks()
     if isinstance(ids, list | tuple):
         try:
-            return pa.array(ids, type=pa.large_string())
+            return pa.array(ids, type=pa.large_string()), None
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return pa.array([unit_string(v) for v in ids], type=pa.large_string())
+            try:
+                inferred = pa.array(ids)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                inferred = None
+            if inferred is None or not pa.types.is_integer(inferred.type):
+                return pa.array([unit_string(v) for v in ids], type=pa.large_string()), None
+            ids = inferred
     if not isinstance(ids, pa.Array):
         np_ids = np.asarray(ids) if not isinstance(ids, np.ndarray) else ids
         if np_ids.size == 0:
-            return pa.array([], type=pa.large_string())
+            return pa.array([], type=pa.large_string()), None
         if np_ids.dtype.kind in "iu":
             ids = pa.array(np_ids)
         elif np_ids.dtype.kind == "U":
@@ -291,12 +456,14 @@ def _to_arrow_strings(ids: Any) -> pa.Array:
     if pa.types.is_dictionary(ids.type):
         ids = ids.dictionary_decode()
     if pa.types.is_integer(ids.type):
-        ids = pc.if_else(pc.equal(ids, 0), pa.scalar(None, ids.type), ids)
-        return pc.cast(ids, pa.large_string())
+        zero = np.asarray(
+            pc.fill_null(pc.equal(ids, 0), False).to_numpy(zero_copy_only=False), dtype=bool
+        )
+        return pc.cast(ids, pa.large_string()), zero
     if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
-        return ids
+        return ids, None
     if pa.types.is_string_view(ids.type):
-        return ids.cast(pa.large_string())
+        return ids.cast(pa.large_string()), None
     raise TypeError(f"unit ids must be strings or integers, got {ids.type}")
 
 
@@ -308,47 +475,52 @@ def _code_units(text: str) -> list[np.uint32]:
     return [np.uint32(raw[i] | (raw[i + 1] << 8)) for i in range(0, len(raw), 2)]
 
 
-def _fnv_block(
-    layout: _Layout, lo: int, hi: int, state: int, suffix: list[np.uint32], scratch: np.ndarray
-) -> np.ndarray:
-    """FNV-1a of rows ``lo:hi`` from ``state`` over their bytes, then over ``suffix``."""
-    h = np.full(hi - lo, state, dtype=np.uint32)
-    step = scratch[: hi - lo]
-    lengths = layout.lengths[lo:hi]
-    for j in range(layout.columns.shape[0]):
-        chars = layout.columns[j, lo:hi]
-        if j < layout.min_len:  # every row of the block has a byte here
-            np.bitwise_xor(h, chars, out=h)
-            np.multiply(h, _U32_PRIME, out=h)
-        else:  # only rows longer than j move on
-            np.bitwise_xor(h, chars, out=step)
-            np.multiply(step, _U32_PRIME, out=step)
-            np.copyto(h, step, where=lengths > j)
-    for c in suffix:
-        np.bitwise_xor(h, c, out=h)
-        np.multiply(h, _U32_PRIME, out=h)
+def _fnv_units(units: np.ndarray, state: int) -> int:
+    """FNV-1a from ``state`` over an array of code units, one at a time (tails)."""
+    h = state
+    for u in units.tolist():
+        h = ((h ^ u) * FNV_PRIME) & _MASK32
     return h
+
+
+def _hash_blocks(
+    ids: UnitIds, state: int, suffix: list[np.uint32]
+) -> Iterator[tuple[slice | np.ndarray, np.ndarray]]:
+    """FNV-1a from ``state`` over each valid id and then ``suffix``, a block at a time.
+
+    Yields ``(rows, hashes)``: the block's place in the input and its uint32
+    hashes. One xor and one multiply per character position for all the
+    block's rows still going; tails finish one by one before the suffix.
+    """
+    for layout in ids.layout:
+        for block in layout.blocks:
+            h = np.full(block.size, state, dtype=np.uint32)
+            columns = block.columns
+            for at, k in block.steps:
+                head = h[:k]
+                np.bitwise_xor(head, columns[at : at + k], out=head)
+                np.multiply(head, _U32_PRIME, out=head)
+            for i, lo, hi in block.tails:
+                h[i] = _fnv_units(layout.units[lo:hi], int(h[i]))
+            for c in suffix:
+                np.bitwise_xor(h, c, out=h)
+                np.multiply(h, _U32_PRIME, out=h)
+            yield block.rows, h
 
 
 def fnv1a32_batch(ids: UnitIds, prefix: str = "", suffix: str = "") -> np.ndarray:
     """``fnv1a32(prefix + id + suffix)`` for every row, as uint32.
 
-    The bytes are laid out column by column (see :attr:`UnitIds.layout`) and
-    hashed a block of rows at a time: one xor and one multiply per character
-    position for the whole block. Missing rows hash as the empty id; callers
-    mask them with ``ids.valid``.
+    The ids are laid out once per :class:`UnitIds` (see :attr:`UnitIds.layout`)
+    and hashed a block of rows at a time: one xor and one multiply per
+    character position for the whole block, whatever the ids' lengths, with
+    no padding. Missing rows hash as the empty id; callers mask them with
+    ``ids.valid``.
     """
-    n = len(ids)
-    out = np.empty(n, dtype=np.uint32)
-    layout = ids.layout
     state = fnv1a32(prefix)
-    tail = _code_units(suffix)
-    scratch = np.empty(min(n, BLOCK_ROWS), dtype=np.uint32)
-    for lo in range(0, n, BLOCK_ROWS):
-        hi = min(n, lo + BLOCK_ROWS)
-        out[lo:hi] = _fnv_block(layout, lo, hi, state, tail, scratch)
-    for row, text in ids.special:
-        out[row] = fnv1a32(prefix + text + suffix)
+    out = np.full(len(ids), fnv1a32(suffix, state), dtype=np.uint32)
+    for rows, h in _hash_blocks(ids, state, _code_units(suffix)):
+        out[rows] = h
     return out
 
 
@@ -398,27 +570,21 @@ def gb_hash_batch_int(seed: str, ids: UnitIds, version: int) -> np.ndarray:
     ``fnv % 1000`` for version 1, ``fnv(str(fnv)) % 10000`` for version 2.
 
     Divide by :func:`hash_denominator` for the hash in [0, 1). Missing rows
-    get a bucket too; mask them with ``ids.valid``.
+    get the empty id's bucket; mask them with ``ids.valid``.
     """
     if version not in HASH_VERSIONS:
         raise ValueError(f"unknown hash version {version!r}; use one of {HASH_VERSIONS}")
-    n = len(ids)
-    out = np.empty(n, dtype=np.uint32)
-    layout = ids.layout
-    scratch = np.empty(min(n, BLOCK_ROWS), dtype=np.uint32)
     if version == 2:
-        state, tail, modulus = fnv1a32(seed), [], np.uint32(10000)
+        state, suffix, modulus = fnv1a32(seed), [], np.uint32(10000)
+        empty = fnv1a32(str(fnv1a32(seed))) % 10000
     else:
-        state, tail, modulus = FNV_OFFSET, _code_units(seed), np.uint32(1000)
-    for lo in range(0, n, BLOCK_ROWS):
-        hi = min(n, lo + BLOCK_ROWS)
-        h = _fnv_block(layout, lo, hi, state, tail, scratch)
+        state, suffix, modulus = FNV_OFFSET, _code_units(seed), np.uint32(1000)
+        empty = fnv1a32(seed) % 1000
+    out = np.full(len(ids), empty, dtype=np.uint32)
+    for rows, h in _hash_blocks(ids, state, suffix):
         if version == 2:
             h = fnv1a32_of_decimal(h)
-        np.remainder(h, modulus, out=out[lo:hi])
-    for row, text in ids.special:
-        raw = fnv1a32(str(fnv1a32(seed + text))) if version == 2 else fnv1a32(text + seed)
-        out[row] = raw % int(modulus)
+        out[rows] = np.remainder(h, modulus, out=h)
     return out
 
 

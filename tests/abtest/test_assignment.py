@@ -177,6 +177,24 @@ def test_assign_user_returns_what_the_variant_serves() -> None:
     assert decide_user(spec, {"user_id": ""}).reason == "no_unit"
 
 
+def test_missing_ids_stay_in_the_output_as_given() -> None:
+    # As a GrowthBook SDK skips a user whose hash attribute is empty, a missing id
+    # is not in the experiment; its row stays, with the id as it was given.
+    ids = ["u1", "", None, "u2"]
+    frame = Assigner(spec_of()).assign_batch(ids).to_frame()
+    assert frame["user_id"].to_list() == ids
+    assert frame["in_experiment"].to_list() == [True, False, False, True]
+    assert frame["reason"].to_list() == ["assigned", "no_unit", "no_unit", "assigned"]
+    assert frame["variant"].to_list()[1:3] == [None, None]
+    # a zero number is missing too (and never forced), as online
+    forced = {"0": "treatment", "5": "control"}
+    assigner = Assigner(spec_of(), forced=forced)
+    batch = assigner.assign_batch(np.array([0, 5], dtype=np.int64))
+    assert batch.to_frame()["user_id"].to_list() == ["0", "5"]
+    assert batch.reasons().tolist() == ["no_unit", "forced"]
+    assert [assigner.decide({"user_id": v}).reason for v in (0, 5)] == ["no_unit", "forced"]
+
+
 def test_the_same_unit_gets_the_same_variant_across_assigners() -> None:
     ids = [f"u{i}" for i in range(2000)]
     first = Assigner(spec_of(seed="s")).assign_batch(ids).variant_index

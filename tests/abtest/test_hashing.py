@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import polars as pl
@@ -152,11 +153,135 @@ def test_missing_ids_are_marked_invalid() -> None:
     assert gb_hash_batch("s", UnitIds.from_any([]), 2).size == 0
 
 
-def test_long_and_non_ascii_ids_are_hashed_one_by_one() -> None:
-    ids = ["plain", "x" * 1000, "ñ"]
+def _utf16(text: str) -> list[int]:
+    raw = text.encode("utf-16-le", "surrogatepass")
+    return [raw[i] | (raw[i + 1] << 8) for i in range(0, len(raw), 2)]
+
+
+_ALPHABETS = (
+    list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@ "),
+    list("éñüßøçÅ"),  # Latin-1: one UTF-16 unit, two UTF-8 bytes
+    list("日本語用户ユーザー€"),  # rest of the BMP: one unit, three bytes
+    ["😀", "🙃", "👍🏽", "🇯🇵", "𝔘"],  # astral: a surrogate pair, four bytes
+)
+
+
+def _mixed_ids(rng: np.random.Generator, n: int, max_len: int) -> list[str | None]:
+    """Ids of every length from 0 to ``max_len`` characters (most short, some very
+    long), ASCII or mixing Latin-1, CJK and emoji, with a few nulls."""
+    scale = rng.choice([8, 40, 300, max_len], n, p=[0.35, 0.35, 0.2, 0.1])
+    lengths = rng.integers(0, scale + 1)
+    ids: list[str | None] = []
+    for length in lengths.tolist():
+        kind = int(rng.integers(0, 3))
+        if kind == 2:  # every character from any alphabet
+            groups = rng.integers(0, len(_ALPHABETS), length).tolist()
+            chars = [str(rng.choice(_ALPHABETS[g])) for g in groups]
+        else:  # ASCII, or ASCII with one emoji somewhere
+            chars = [str(c) for c in rng.choice(_ALPHABETS[0], length)]
+            if kind == 1 and chars:
+                chars[int(rng.integers(0, length))] = str(rng.choice(_ALPHABETS[3]))
+        ids.append("".join(chars))
+    for i in rng.choice(n, 5, replace=False).tolist():
+        ids[i] = None
+    return ids
+
+
+def test_batch_equals_scalar_on_random_ids_of_any_length() -> None:
+    # Property: for ids of mixed lengths 0..2000 characters, ASCII or not (emoji
+    # included), every vectorised hash equals the scalar one and FNV-1a's
+    # definition over UTF-16 code units.
+    ids = _mixed_ids(np.random.default_rng(11), 2500, max_len=2000)
+    lengths = [len(x) for x in ids if x is not None]
+    assert max(lengths) > 1500 and min(lengths) == 0 and sum(x > 256 for x in lengths) > 50
+    assert any(x and not x.isascii() and len(x) > 300 for x in ids)
     packed = UnitIds.from_any(ids)
-    assert [r for r, _ in packed.special] == [1, 2]
-    assert fnv1a32_batch(packed).tolist() == [fnv1a32(x) for x in ids]
+    texts = [x or "" for x in ids]
+    got = fnv1a32_batch(packed, prefix="p\u00e9-", suffix="-s😀")
+    for text, valid, h in zip(texts, packed.valid.tolist(), got.tolist(), strict=True):
+        expected = fnv1a32(f"p\u00e9-{text}-s😀") if valid else fnv1a32("p\u00e9--s😀")
+        assert h == expected == _reference_fnv(_utf16(f"p\u00e9-{text if valid else ''}-s😀"))
+    for version, den in ((1, 1000), (2, 10000)):
+        buckets = gb_hash_batch_int("exp-é", packed, version)
+        for text, valid, b in zip(texts, packed.valid.tolist(), buckets.tolist(), strict=True):
+            if valid:
+                assert b / den == gb_hash("exp-é", text, version), (version, text)
+
+
+def test_batch_equals_scalar_across_blocks_with_a_few_long_ids() -> None:
+    # More rows than a block: runs of equal-length uuids, then sparse long and
+    # non-ASCII ids (laid out apart, sorted by length) and ids that end in tails.
+    rng = np.random.default_rng(12)
+    n = 70_000
+    ids: list[str | None] = [f"{v:032x}" for v in rng.integers(0, 2**62, n).tolist()]
+    for i in rng.choice(n, 900, replace=False).tolist():
+        ids[i] = "".join(rng.choice(_ALPHABETS[0], int(rng.integers(65, 1200))))
+    for i in rng.choice(n, 300, replace=False).tolist():
+        ids[i] = "é" * int(rng.integers(1, 400)) + "😀"
+    ids[5] = "x" * 5000
+    ids[7] = None
+    packed = UnitIds.from_any(ids)
+    got = gb_hash_batch_int("seed", packed, 1)
+    for text, b in zip(ids, got.tolist(), strict=True):
+        if text:
+            assert b == fnv1a32(text + "seed") % 1000, text
+
+
+def test_short_ids_at_the_end_of_the_buffer() -> None:
+    # Characters are copied a chunk of positions at a time; a short id lying at
+    # the very end of the ids' buffer must not read past it (nor be shifted).
+    ids = [f"{i:050d}" for i in range(99)] + ["abc"]
+    for packed in (UnitIds.from_any(ids), UnitIds.from_any([*ids[:-1], "é😀c"])):
+        assert fnv1a32_batch(packed).tolist() == [fnv1a32(x) for x in packed.to_list()]
+
+
+def test_long_ids_are_hashed_in_vector_passes_without_padding() -> None:
+    # Ids over 256 bytes used to go one by one in Python, and every row was padded
+    # to the longest id. Now every character is hashed in a vector pass but the
+    # last ones of the block's few longest ids, and storage stays near the ids'
+    # total length (padding only within a chunk of positions, for rows ending there).
+    rng = np.random.default_rng(13)
+    ids = ["".join(rng.choice(_ALPHABETS[0], int(k))) for k in rng.integers(257, 2000, 3000)]
+    ids += [f"{v:036x}" for v in rng.integers(0, 2**62, 3000).tolist()]
+    packed = UnitIds.from_any(ids)
+    (layout,) = packed.layout
+    total = int(packed.lengths.sum())
+    in_tails = sum(hi - lo for block in layout.blocks for _, lo, hi in block.tails)
+    in_steps = sum(k for block in layout.blocks for _, k in block.steps)
+    assert in_steps + in_tails == total
+    assert in_tails < 0.01 * total
+    assert sum(block.columns.size for block in layout.blocks) < 1.1 * total
+    assert gb_hash_batch_int("s", packed, 2).tolist() == [
+        int(gb_hash("s", x, 2) * 10000 + 0.5) for x in ids
+    ]
+
+
+def test_one_long_id_does_not_pad_every_row() -> None:
+    # 20,000 uuids and one 250-character id: memory stays proportional to the
+    # ids' total length (it was the rows times the longest id).
+    rng = np.random.default_rng(14)
+    ids = [f"{a:016x}-{b:019x}" for a, b in rng.integers(0, 2**62, (20_000, 2)).tolist()]
+    packed = UnitIds.from_any([*ids, "y" * 250])
+    gb_hash_batch_int("warm", UnitIds.from_any(["a"]), 2)  # lookup tables, built once
+    tracemalloc.start()
+    try:
+        fnv1a32_batch(packed)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * packed.data.size, peak / packed.data.size
+
+
+def test_missing_ids_keep_their_value_as_given() -> None:
+    # GrowthBook skips a unit whose id is null, empty or a zero number; the batch
+    # output still shows the id as it was given.
+    packed = UnitIds.from_any(["a", None, "", "b"])
+    assert packed.to_arrow().to_pylist() == ["a", None, "", "b"]
+    assert packed.to_list() == ["a", None, None, "b"]
+    numbers = UnitIds.from_any(np.array([7, 0, -1], dtype=np.int64))
+    assert numbers.to_arrow().to_pylist() == ["7", "0", "-1"]
+    assert numbers.valid.tolist() == [True, False, True]
+    assert UnitIds.from_any([7, 0]).valid.tolist() == [True, False]
 
 
 @pytest.mark.parametrize(
