@@ -124,7 +124,7 @@ def main() -> int:
     print(f"  {'total':<34} {total:7.1f} s")
     print(
         f"fine-tuning: {tuned.steps} steps (best {tuned.best_step}, early stop "
-        f"{tuned.stopped_early}), loss {tuned.first_loss:.2f} -> {tuned.last_loss:.2f}, "
+        f"{tuned.stopped_early}), loss per pair {tuned.first_loss:.4f} -> {tuned.last_loss:.4f}, "
         f"{tuned.n_train} train / {tuned.n_val} val pairs"
     )
 

@@ -2,8 +2,13 @@
 
 The seed system's "before": a mobile CNN that was never fine-tuned on the
 marketplace. Its global-average-pooled features are projected onto the
-catalog's top principal components (128 by default) and L2-normalised.
-``fit`` learns the PCA on the catalog; ``save_pretrained`` stores it.
+catalog's top principal components and L2-normalised. ``fit`` learns the PCA
+on the catalog; ``save_pretrained`` stores it.
+
+``dim="auto"`` (the default) is 128, or ``items - 1`` on a catalog of 128
+items or fewer: a PCA fitted on n items has at most n - 1 meaningful
+components (see :mod:`encoders.pca`). A number is used as given, and a catalog
+too small for it is an error that says so.
 """
 
 from __future__ import annotations
@@ -28,30 +33,35 @@ from encoders.embedding import embed_images
 from encoders.errors import EncoderError
 from encoders.feature_cache import FeatureCache
 from encoders.images import ImageInput
-from encoders.pca import Pca
+from encoders.pca import DEFAULT_DIM, Pca, auto_dim
 from encoders.protocol import ProgressCallback, l2_normalize
 from encoders.state import read_state, write_state
 
 PCA_FILE = "pca.npz"
+AUTO = "auto"
 
 
 class CnnPcaEncoder:
-    """EfficientNet-Lite0 (ImageNet) pooled features -> PCA (``dim``) -> L2."""
+    """EfficientNet-Lite0 (ImageNet) pooled features -> PCA (``dim``, or ``"auto"``) -> L2."""
 
     name = "cnn-pca"
 
     def __init__(
         self,
-        dim: int = 128,
+        dim: int | str = AUTO,
         input_size: int = 128,
         batch_size: int = BATCH_SIZE,
         device: str | None = None,
     ) -> None:
-        if not isinstance(dim, int) or not 1 <= dim <= FEATURE_DIM:
-            raise EncoderError(f"cnn-pca dim must be between 1 and {FEATURE_DIM} (got {dim!r})")
+        if dim != AUTO and (
+            not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= FEATURE_DIM
+        ):
+            raise EncoderError(
+                f"cnn-pca dim must be between 1 and {FEATURE_DIM}, or 'auto' (got {dim!r})"
+            )
         if batch_size < 1:
             raise EncoderError(f"batch size must be at least 1 (got {batch_size})")
-        self.n_components = dim
+        self.n_components: int | str = dim
         self.input_size = check_input_size(input_size)
         self.batch_size = batch_size
         self.device = resolve_device(device)
@@ -62,7 +72,10 @@ class CnnPcaEncoder:
     # -- Encoder ------------------------------------------------------------------------
     @property
     def dim(self) -> int:
-        return self.n_components
+        """The output size: the fitted PCA's; before a fit with ``auto``, at most 128."""
+        if self.pca is not None:
+            return int(self.pca.components.shape[0])
+        return self.n_components if isinstance(self.n_components, int) else DEFAULT_DIM
 
     @property
     def feature_key(self) -> str:
@@ -94,8 +107,12 @@ class CnnPcaEncoder:
     def fit(
         self, images: Sequence[ImageInput], *, progress: ProgressCallback | None = None
     ) -> CnnPcaEncoder:
-        """Learn the PCA on ``images`` (the catalog)."""
-        self.pca = Pca.fit(self.features(images, progress=progress), self.n_components)
+        """Learn the PCA on ``images`` (the catalog); ``auto`` dims are decided here."""
+        features = self.features(images, progress=progress)
+        dim = self.n_components
+        if not isinstance(dim, int):
+            dim = auto_dim(len(features), FEATURE_DIM)
+        self.pca = Pca.fit(features, dim)
         return self
 
     def encode(
@@ -114,7 +131,7 @@ class CnnPcaEncoder:
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         if self.pca is None:
             raise EncoderError("cnn-pca has no PCA to save: fit it first")
-        config = {"dim": self.n_components, "input_size": self.input_size}
+        config = {"dim": self.dim, "input_size": self.input_size}
         write_state(directory, self.name, config | {"batch_size": self.batch_size})
         self.pca.save(Path(directory) / PCA_FILE)
 

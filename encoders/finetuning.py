@@ -13,6 +13,13 @@ that recipe for any towers of :mod:`encoders.towers`:
 - a held-out share of pairs gives a validation loss; training stops early when
   it stops improving and the best weights are kept (the heads otherwise start
   memorising the items after a few hundred steps: measured);
+- losses are reported per image-text pair, so that training and validation
+  losses compare (see :func:`per_pair_loss`); the optimised objective is the
+  paper's (the same pairs, summed per image);
+- a SigLIP checkpoint whose temperature and bias are transformers' untrained
+  0 and 0 starts from log 10 and -10 instead (with a warning, and
+  ``reset_logits`` in the result): at 0 and 0 the run does not learn
+  (measured); a pretrained checkpoint's values are kept;
 - checkpoints (``save_pretrained`` plus the optimizer's state) every
   ``checkpoint_every`` steps make a run resumable, and the seed makes it
   repeatable: the same seed and data give the same weights.
@@ -45,7 +52,8 @@ from encoders.errors import EncoderError
 from encoders.feature_cache import FeatureCache
 from encoders.images import BadImage, find_unreadable, load_image
 from encoders.protocol import StageProgress
-from encoders.sigmoid_loss import sigmoid_loss
+from encoders.siglip import check_siglip_checkpoint
+from encoders.sigmoid_loss import sigmoid_loss, sigmoid_loss_sums
 from encoders.towers import DualEncoder, load_dual_encoder, new_dual_encoder
 
 log = logging.getLogger(__name__)
@@ -91,6 +99,10 @@ class FinetuneConfig:
             self.towers in DEFAULT_LR,
             f"unknown towers {self.towers!r}; choose from {', '.join(DEFAULT_LR)}",
         )
+        need(
+            self.towers != "siglip" or bool(self.checkpoint),
+            "siglip towers need --checkpoint (a local folder or a hub id)",
+        )
         need(self.steps >= 1, f"steps must be at least 1 (got {self.steps})")
         need(self.batch_size >= 2, f"batch size must be at least 2 (got {self.batch_size})")
         need(self.grad_accum >= 1, f"grad accumulation must be at least 1 (got {self.grad_accum})")
@@ -126,7 +138,10 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One optimizer step of the training log (``val_loss`` on evaluation steps only)."""
+    """One optimizer step of the training log (``val_loss`` on evaluation steps only).
+
+    Both losses are per image-text pair (:func:`per_pair_loss`), so they compare.
+    """
 
     step: int
     train_loss: float
@@ -136,7 +151,14 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """What a fine-tuning run did and where its checkpoint is."""
+    """What a fine-tuning run did and where its checkpoint is.
+
+    ``first_loss``, ``last_loss`` (training batches) and ``best_val_loss``
+    (held-out pairs) are per image-text pair, on the same scale
+    (:func:`per_pair_loss`). ``reset_logits``: the checkpoint's temperature and
+    bias were transformers' untrained 0 and 0, and training started from log 10
+    and -10 instead.
+    """
 
     out_dir: Path
     towers: str
@@ -156,6 +178,7 @@ class FinetuneResult:
     cached_features: tuple[str, ...]
     history: tuple[LogEntry, ...]
     seconds: float
+    reset_logits: bool = False
 
 
 # ------------------------------------------------------------------------------------------
@@ -341,13 +364,33 @@ def _embed_pair(
     return F.normalize(zi.float(), dim=-1), F.normalize(zt.float(), dim=-1)
 
 
+def per_pair_loss(positive_mean: float, negative_mean: float, batch_size: int) -> float:
+    """The mean sigmoid loss per image-text pair of a batch of ``batch_size`` pairs.
+
+    A batch of n pairs holds n matching and n^2 - n non-matching image-text
+    pairs, so its mean loss per pair, ``sum / n^2``, weighs the matching ones
+    by 1/n: the same weights give validation pairs (averaged over chunks of
+    any size) a loss on the scale of the training batches'. (The optimised
+    objective, ``sum / n``, grows with n; so does any per-batch sum, which is
+    why a validation set smaller than a batch once looked far better.)
+    """
+    share = 1.0 / batch_size
+    return share * positive_mean + (1.0 - share) * negative_mean
+
+
 def _loss(
     model: DualEncoder, data: _Data, rows: np.ndarray, device: torch.device, amp: bool
 ) -> torch.Tensor:
+    """The objective of the pairs ``rows``: the sigmoid loss summed per image (as in the paper)."""
     with autocast(device, enabled=amp):
         zi, zt = _embed_pair(model, data, rows, device)
     scale, bias = model.logit_parameters()
     return sigmoid_loss(zi, zt, scale.float(), bias.float())
+
+
+def _train_batch_size(data: _Data, config: FinetuneConfig) -> int:
+    """Pairs per training batch (a small training set makes one smaller batch)."""
+    return min(config.batch_size, len(data.train))
 
 
 def _val_loss(
@@ -362,10 +405,23 @@ def _val_loss(
     if len(chunks) > 1 and len(chunks[-1]) < 2:
         chunks[-2] = np.concatenate(chunks[-2:])
         chunks.pop()
+    positive = negative = 0.0
+    n_positive = n_negative = 0
     with torch.inference_mode():
-        losses = [_loss(model, data, c, device, config.mixed_precision).item() for c in chunks]
+        for rows in chunks:
+            with autocast(device, enabled=config.mixed_precision):
+                zi, zt = _embed_pair(model, data, rows, device)
+            scale, bias = model.logit_parameters()
+            pos, neg = sigmoid_loss_sums(zi, zt, scale.float(), bias.float())
+            positive, negative = positive + pos.item(), negative + neg.item()
+            n_positive, n_negative = (
+                n_positive + len(rows),
+                n_negative + len(rows) * (len(rows) - 1),
+            )
     _train_mode(model)
-    return float(np.mean(losses))
+    return per_pair_loss(
+        positive / n_positive, negative / n_negative, _train_batch_size(data, config)
+    )
 
 
 def _optimizer(model: DualEncoder, config: FinetuneConfig) -> torch.optim.AdamW:
@@ -471,6 +527,8 @@ def finetune(
     """
     started = time.perf_counter()
     config = (config or FinetuneConfig()).validate()
+    if config.towers == "siglip" and not resume:
+        check_siglip_checkpoint(config.checkpoint)  # a bad or unreachable one fails at once
     is_db = not str(source).endswith(".parquet")
     if out_dir is None:
         if not is_db:
@@ -513,6 +571,13 @@ def finetune(
             max_length=config.max_length,
         )
     )
+    reset_logits = resume_from is None and model.reset_untrained_logits()
+    if reset_logits:
+        log.warning(
+            "%s: its temperature and bias are transformers' untrained 0 and 0, with which "
+            "training does not learn; starting from log 10 and -10 as the SigLIP paper does",
+            config.checkpoint,
+        )
     freeze = config.freeze if config.freeze is not None else model.default_freeze
     trainable, frozen = apply_freeze(model, freeze)
     model.to(device)
@@ -568,7 +633,7 @@ def finetune(
             )
             loss = _loss(model, data, rows, device, amp) / config.grad_accum
             (scaler.scale(loss) if scaler is not None else loss).backward()
-            total += loss.item()
+            total += loss.item() / len(rows)  # per image-text pair: sum / n^2
         if scaler is not None:
             scaler.unscale_(optimizer)
         if config.max_grad_norm is not None:
@@ -625,6 +690,7 @@ def finetune(
         ),
         history=tuple(book.history),
         seconds=time.perf_counter() - started,
+        reset_logits=reset_logits,
     )
     summary = {
         "config": {**asdict(config), "freeze": list(freeze)},

@@ -6,6 +6,11 @@ exactly as its users would. The embedding is the image tower's
 ``pooler_output``, optionally reduced to ``dim`` by a PCA fitted on the catalog
 (``reduce="pca"``) or by keeping the first ``dim`` values (``"truncate"``),
 then L2-normalised.
+
+Where no hub is reachable (or ``HF_HUB_OFFLINE`` is set), a hub id is looked
+up in the Hugging Face cache only (``local_files_only=True``): a model that is
+not there fails at once, in one line that says what was tried, instead of
+after half a minute of retries and a dozen lines of warnings.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from PIL import Image
 from encoders.device import autocast, resolve_device
 from encoders.embedding import embed_images
 from encoders.errors import EncoderError
-from encoders.hf import load_image_processor, pooled, quiet
+from encoders.hf import hub_unavailable, load_image_processor, pooled, quiet
 from encoders.images import ImageInput
 from encoders.pca import Pca
 from encoders.protocol import ProgressCallback, l2_normalize
@@ -39,54 +44,95 @@ def _is_hub_id(name: str) -> bool:
     return len(parts) <= 2 and all(parts) and not name.startswith((".", "~"))
 
 
-def check_siglip_checkpoint(name_or_path: str | os.PathLike[str]) -> Any:
-    """The checkpoint's config, or an :class:`EncoderError` saying why it is not usable."""
-    from transformers import AutoConfig
+MISSING_CHECKPOINT = "siglip needs --checkpoint (a local folder or a hub id)"
 
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[str, bool, str | None]:
+    """``(name for from_pretrained, local_files_only, why the hub is not used)``.
+
+    A local folder is used as it is. A hub id goes to the hub when one answers;
+    otherwise only the Hugging Face cache is looked at, and the reason (offline
+    mode, a name that does not resolve...) is kept for the error message.
+    """
     name = str(name_or_path)
     path = Path(name).expanduser()
-    if not path.exists() and (isinstance(name_or_path, Path) or not _is_hub_id(name)):
+    if path.exists():
+        return str(path), False, None
+    if isinstance(name_or_path, Path) or not _is_hub_id(name):
         raise EncoderError(f"checkpoint not found: {name}")
+    why = hub_unavailable()
+    return name, why is not None, why
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_checkpoint(name_or_path: str | os.PathLike[str] | None) -> tuple[str, bool, Any]:
+    """``(name, local_files_only, config)`` of a usable SigLIP checkpoint, or an EncoderError."""
+    from transformers import AutoConfig
+
+    if name_or_path is None or not str(name_or_path).strip():
+        raise EncoderError(MISSING_CHECKPOINT)
+    name, local_only, why = _resolve(name_or_path)
+    path = Path(name)
     if path.is_dir() and not (path / "config.json").is_file():
         raise EncoderError(
-            f"{name} is not a SigLIP checkpoint: it has no config.json "
+            f"{name_or_path} is not a SigLIP checkpoint: it has no config.json "
             "(expected a folder written by save_pretrained)"
         )
     try:
         with quiet():
-            config = AutoConfig.from_pretrained(str(path) if path.exists() else name)
+            config = AutoConfig.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if why is not None:
+            raise EncoderError(
+                f"cannot load checkpoint {name!r}: tried a local folder of that name (none), "
+                f"the Hugging Face cache (no copy) and the hub (not reachable: {why}); pass a "
+                "local folder written by save_pretrained, e.g. "
+                f"--checkpoint ./{name.rsplit('/', 1)[-1]}"
+            ) from None
         raise EncoderError(
-            f"cannot load checkpoint {name!r}: {reason} (a hub id needs a reachable hub or a "
-            "local copy; pass the path of a folder written by save_pretrained)"
+            f"cannot load checkpoint {name!r}: {_first_line(exc)} (a hub id needs a reachable "
+            "hub or a local copy; pass the path of a folder written by save_pretrained)"
         ) from None
     model_type = getattr(config, "model_type", None)
     if model_type not in SIGLIP_MODEL_TYPES:
         raise EncoderError(
-            f"{name} is not a SigLIP checkpoint (its model type is {model_type!r}; "
+            f"{name_or_path} is not a SigLIP checkpoint (its model type is {model_type!r}; "
             f"expected one of {', '.join(SIGLIP_MODEL_TYPES)})"
         )
-    return config
+    return name, local_only, config
+
+
+def check_siglip_checkpoint(name_or_path: str | os.PathLike[str] | None) -> Any:
+    """The checkpoint's config, or an :class:`EncoderError` saying why it is not usable.
+
+    Cheap (a config file, and at most one quick request to the hub): callers
+    use it to refuse a bad ``--checkpoint`` before any long work starts.
+    """
+    return _open_checkpoint(name_or_path)[2]
 
 
 def load_siglip(
-    name_or_path: str | os.PathLike[str], *, with_tokenizer: bool = False
+    name_or_path: str | os.PathLike[str] | None, *, with_tokenizer: bool = False
 ) -> tuple[Any, Any, Any]:
     """``(model, image_processor, tokenizer or None)`` of a SigLIP / SigLIP 2 checkpoint."""
     from transformers import AutoModel, AutoTokenizer
 
-    check_siglip_checkpoint(name_or_path)
-    name = (
-        str(Path(name_or_path).expanduser()) if Path(name_or_path).exists() else str(name_or_path)
-    )
+    name, local_only, _ = _open_checkpoint(name_or_path)
     try:
         with quiet():
-            model = AutoModel.from_pretrained(name)
-            tokenizer = AutoTokenizer.from_pretrained(name) if with_tokenizer else None
-        processor = load_image_processor(name)
+            model = AutoModel.from_pretrained(name, local_files_only=local_only)
+            tokenizer = (
+                AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+                if with_tokenizer
+                else None
+            )
+        processor = load_image_processor(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
-        raise EncoderError(f"cannot load SigLIP checkpoint {name!r}: {exc}") from None
+        raise EncoderError(f"cannot load SigLIP checkpoint {name!r}: {_first_line(exc)}") from None
     return model.eval(), processor, tokenizer
 
 
@@ -102,14 +148,21 @@ class SiglipEncoder:
 
     def __init__(
         self,
-        checkpoint: str | os.PathLike[str],
+        checkpoint: str | os.PathLike[str] | None = None,
         dim: int | None = None,
         reduce: str = "pca",
         batch_size: int = 32,
         device: str | None = None,
     ) -> None:
+        if checkpoint is None:  # a default of None, so that this message replaces a TypeError
+            raise EncoderError(MISSING_CHECKPOINT)
         if reduce not in REDUCTIONS:
             raise EncoderError(f"unknown reduction {reduce!r}; choose from {', '.join(REDUCTIONS)}")
+        if isinstance(dim, str):
+            raise EncoderError(
+                f"siglip takes a number of dims (got {dim!r}); without --dim it keeps the "
+                "checkpoint's own size (--dim auto is for cnn-pca)"
+            )
         if dim is not None and dim < 1:
             raise EncoderError(f"dim must be at least 1 (got {dim})")
         if batch_size < 1:

@@ -33,6 +33,23 @@ def sigmoid_logits(
     return image_emb @ text_emb.T * logit_scale.exp() + logit_bias
 
 
+def sigmoid_loss_sums(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    logit_scale: torch.Tensor,
+    logit_bias: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(matching, non-matching)``: the loss summed over the n matching pairs (the
+    diagonal) and over the n^2 - n others, kept apart so that batches of any size can
+    be averaged on one scale (see ``encoders.finetuning.per_pair_loss``)."""
+    logits = sigmoid_logits(image_emb, text_emb, logit_scale, logit_bias)
+    n = logits.shape[0]
+    eye = torch.eye(n, device=logits.device, dtype=torch.bool)
+    per_pair = -F.logsigmoid(torch.where(eye, logits, -logits))
+    positive = per_pair.diagonal().sum()
+    return positive, per_pair.sum() - positive
+
+
 def sigmoid_loss(
     image_emb: torch.Tensor,
     text_emb: torch.Tensor,
@@ -43,7 +60,9 @@ def sigmoid_loss(
 
     Embeddings must already be L2-normalised; the result is summed over all
     n^2 pairs and divided by n (the normalisation of the paper and of
-    transformers' ``SiglipModel(return_loss=True)``).
+    transformers' ``SiglipModel(return_loss=True)``): the objective that is
+    optimised. Divided by n once more it is the mean loss per image-text pair,
+    which is what fine-tuning reports.
     """
     logits = sigmoid_logits(image_emb, text_emb, logit_scale, logit_bias)
     n = logits.shape[0]

@@ -197,8 +197,8 @@ def run_demo(
         for name in (BASELINE, FINETUNED):
             write_neighbors(db, name, k=20, progress=progress)
         return (
-            f"{BASELINE} and {FINETUNED} embeddings (fine-tuned {trained.steps} steps, "
-            f"loss {trained.first_loss:.2f} → {trained.last_loss:.2f}); 20 neighbors per item"
+            f"{BASELINE} and {FINETUNED} embeddings (fine-tuned {trained.steps} steps, loss "
+            f"per pair {trained.first_loss:.4f} → {trained.last_loss:.4f}); 20 neighbors per item"
         )
 
     run.stage("encoders", _fingerprint(seed=config.seed), encoders)
@@ -237,7 +237,8 @@ def run_demo(
         row = run.result.offline.comparison.get("ndcg", 5)
         return (
             f"nDCG@5 {row.mean_a:.3f} → {row.mean_b:.3f} ({row.lift:+.1%}, "
-            f"95% CI [{row.lift_ci[0]:+.1%}, {row.lift_ci[1]:+.1%}])"
+            f"{run.result.offline.comparison.confidence:.0%} CI "
+            f"[{row.lift_ci[0]:+.1%}, {row.lift_ci[1]:+.1%}])"
         )
 
     run.stage("offline evaluation", "", offline, always=True)

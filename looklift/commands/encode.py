@@ -39,15 +39,31 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key.replace("-", "_"), value
 
 
+def parse_dim(text: str | None) -> int | str | None:
+    """``--dim``: a positive number of dims, or ``auto`` (the encoder picks; cnn-pca's default)."""
+    from looklift.errors import UsageProblem
+
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageProblem(f"--dim takes a number of dims or 'auto' (got {text!r})") from None
+    if value < 1:
+        raise UsageProblem(f"--dim must be at least 1 (got {value})")
+    return value
+
+
 def encode(
     encoder: Annotated[
-        str, typer.Option("--encoder", "-e", help="Encoder to use (see --list).")
+        str, typer.Option("--encoder", "-e", metavar="NAME", help="Encoder to use (see --list).")
     ] = "cnn-pca",
     name: Annotated[
         str | None,
         typer.Option(
+            metavar="NAME",
             help="Name of the result: its artifact folder and its neighbors.encoder value "
-            "(default: the encoder's name)."
+            "(default: the encoder's name).",
         ),
     ] = None,
     db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
@@ -56,7 +72,13 @@ def encode(
         typer.Option(help="siglip: hub id or folder; finetuned: a 'looklift finetune' output."),
     ] = None,
     dim: Annotated[
-        int | None, typer.Option(help="Output dimensions (cnn-pca: 128; siglip: its own).")
+        str | None,
+        typer.Option(
+            metavar="N|auto",
+            help="Output dimensions. cnn-pca: 'auto' (the default) is 128, or items - 1 on "
+            "catalogs of 128 items or fewer (a PCA on n items has n - 1 components); "
+            "siglip: its own size unless N.",
+        ),
     ] = None,
     input_size: Annotated[
         int | None,
@@ -71,7 +93,11 @@ def encode(
     ] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", help="KEY=VALUE passed to a plugin encoder (repeatable)."),
+        typer.Option(
+            "--option",
+            metavar="KEY=VALUE",
+            help="KEY=VALUE passed to a plugin encoder (repeatable).",
+        ),
     ] = None,
     cache: Annotated[
         bool, typer.Option(help="Reuse cached trunk features of unchanged photos.")
@@ -97,7 +123,7 @@ def encode(
     options: dict[str, Any] = dict(parse_option(o) for o in option or [])
     given = {
         "checkpoint": checkpoint,
-        "dim": dim,
+        "dim": parse_dim(dim),
         "input_size": input_size,
         "reduce": reduce,
         "batch_size": batch_size,
@@ -123,6 +149,12 @@ def encode(
         err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
     if result.n_skipped > 10:
         err.print(f"[yellow]skipped[/] {result.n_skipped - 10} more unreadable photos")
+    if result.encoder == "cnn-pca" and options.get("dim", "auto") == "auto" and result.dim < 128:
+        err.print(
+            f"[yellow]note[/] cnn-pca: {result.dim} dims, not 128: a PCA fitted on "
+            f"{result.n_encoded} photos has at most {result.n_encoded - 1} (items - 1)",
+            highlight=False,
+        )
     if format is OutputFormat.json:
         print_json(result)
         return

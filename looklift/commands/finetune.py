@@ -139,10 +139,17 @@ def finetune(
 
     for bad in result.skipped[:10]:
         err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
+    if result.reset_logits:
+        err.print(
+            f"[yellow]note[/] {checkpoint}: its temperature and bias were transformers' "
+            "untrained 0 and 0 (with which training does not learn); fine-tuning started "
+            "from log 10 and -10",
+            highlight=False,
+        )
     if format is OutputFormat.json:
         print_json({"finetune": result, "encode": encoded})
         return
-    best = f"{result.best_val_loss:.3f}" if result.best_val_loss is not None else "-"
+    best = f"{result.best_val_loss:.4f}" if result.best_val_loss is not None else "-"
     out.print(
         table(
             f"Fine-tuned {result.towers} on {result.n_train:,} pairs ({result.n_val:,} held out)",
@@ -151,13 +158,17 @@ def finetune(
                 (
                     result.steps,
                     result.best_step,
-                    f"{result.first_loss:.3f}",
-                    f"{result.last_loss:.3f}",
+                    f"{result.first_loss:.4f}",
+                    f"{result.last_loss:.4f}",
                     best,
                     f"{result.seconds:.1f}",
                 )
             ],
         )
+    )
+    out.print(
+        "losses: mean sigmoid loss per image-text pair, at the training batches' share of "
+        "matching pairs (training and validation compare)"
     )
     if result.stopped_early:
         out.print(f"stopped early: the validation loss last improved at step {result.best_step}")

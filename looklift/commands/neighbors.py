@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from looklift.console import OutputFormat, out, print_json, progress, table
+from looklift.console import OutputFormat, err, out, print_json, progress, table
 
 HELP = (
     "Build a FAISS index over an encoder's embeddings and write its recommendations to the "
@@ -28,6 +28,7 @@ def neighbors(
         typer.Option(
             "--encoder",
             "-e",
+            metavar="NAME",
             help="Encoder name(s) to write (repeatable; default: every encoded one).",
         ),
     ] = None,
@@ -44,6 +45,7 @@ def neighbors(
         OutputFormat.table
     ),
 ) -> None:
+    from abtest.store import require_database
     from encoders.artifacts import Artifacts
     from encoders.errors import EncoderError
     from encoders.index import IndexSpec
@@ -52,6 +54,7 @@ def neighbors(
     spec = IndexSpec(
         kind=index, hnsw_m=hnsw_m, ef_search=ef_search, nlist=nlist, nprobe=nprobe
     ).validate()
+    require_database(db)  # before listing its artifacts: a wrong --db says so
     names = list(encoder or Artifacts.for_db(db).encoded())
     if not names:
         raise EncoderError(f"no encoder has embeddings for {db}; run 'looklift encode' first")
@@ -64,6 +67,13 @@ def neighbors(
                 bar.update(task, completed=done, total=total)
 
             results.append(write_neighbors(db, name, k=k, index=spec, progress=on_progress))
+    for r in results:
+        if k > r.n_items - 1:  # an item's neighbors are the other items: n - 1 at most
+            err.print(
+                f"[yellow]note[/] {r.encoder}: asked for {k} neighbors per item, but the "
+                f"catalog has {r.n_items} items: wrote {r.n_items - 1} per item",
+                highlight=False,
+            )
     if format is OutputFormat.json:
         print_json(results)
         return

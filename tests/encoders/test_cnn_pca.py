@@ -14,6 +14,7 @@ from encoders.catalog import read_catalog
 from encoders.cnn_pca import CnnPcaEncoder
 from encoders.efficientnet import EfficientNetTrunk
 from encoders.errors import EncoderError
+from encoders.pca import Pca, auto_dim
 from encoders.registry import load_encoder
 
 TABBY, TIGER_CAT, EGYPTIAN_CAT = 281, 282, 285
@@ -55,8 +56,37 @@ def test_saved_state_of_the_catalog_encoder(catalog_world: Path) -> None:
 
 def test_fewer_items_than_dims_is_an_error(catalog_world: Path) -> None:
     paths = read_catalog(catalog_world).image_paths[:10]
-    with pytest.raises(EncoderError, match=r"PCA to 16 dims needs at least 16 items.*has 10"):
+    with pytest.raises(EncoderError, match=r"PCA to 16 dims needs at least 17 items.*has 10"):
         CnnPcaEncoder(dim=16).fit(paths)
+
+
+def test_auto_dims_fit_a_small_catalog(catalog_world: Path, tmp_path: Path) -> None:
+    """The default, ``auto``, is min(128, items - 1): 20 photos give 19 dims, saved as 19."""
+    paths = read_catalog(catalog_world).image_paths[:20]
+    encoder = CnnPcaEncoder()
+    assert encoder.dim == 128  # before a fit: at most 128
+    x = encoder.fit(paths).encode(paths)
+    assert encoder.dim == 19 and x.shape == (20, 19)
+    encoder.save_pretrained(tmp_path / "state")
+    assert CnnPcaEncoder.from_pretrained(tmp_path / "state").dim == 19
+    assert auto_dim(50, 1280) == 49 and auto_dim(129, 1280) == 128 and auto_dim(5000, 64) == 64
+    with pytest.raises(EncoderError, match=r"PCA to 20 dims needs at least 21 items.*has 20"):
+        CnnPcaEncoder(dim=20).fit(paths)
+
+
+def test_the_nth_component_of_n_items_is_noise() -> None:
+    """Why at most items - 1: centred, n items span n - 1 directions; the n-th has no
+    variance on them, yet gives new items values as large as a real component's."""
+    rng = np.random.default_rng(0)
+    items, new = rng.normal(size=(10, 64)), rng.normal(size=(5, 64))
+    full = np.linalg.svd(items - items.mean(axis=0), full_matrices=False)
+    assert full.S[-1] < 1e-10 * full.S[0]
+    tenth = full.Vh[-1]
+    assert np.abs((items - items.mean(axis=0)) @ tenth).max() < 1e-10
+    assert np.abs((new - items.mean(axis=0)) @ tenth).max() > 0.5
+    with pytest.raises(EncoderError, match="needs at least 11 items"):
+        Pca.fit(items, 10)
+    assert Pca.fit(items, 9).components.shape == (9, 64)
 
 
 def test_encode_needs_a_fit_and_sizes_are_checked() -> None:
@@ -64,7 +94,9 @@ def test_encode_needs_a_fit_and_sizes_are_checked() -> None:
         CnnPcaEncoder().encode([np.zeros((8, 8, 3), np.uint8)])
     with pytest.raises(EncoderError, match="input size must be an integer between 32 and 512"):
         CnnPcaEncoder(input_size=16)
-    with pytest.raises(EncoderError, match="dim must be between 1 and 1280"):
+    with pytest.raises(EncoderError, match="dim must be between 1 and 1280, or 'auto'"):
         CnnPcaEncoder(dim=2000)
+    with pytest.raises(EncoderError, match="dim must be between 1 and 1280, or 'auto'"):
+        CnnPcaEncoder(dim="most")
     with pytest.raises(EncoderError, match="no saved encoder"):
         CnnPcaEncoder.from_pretrained("/nonexistent/state")

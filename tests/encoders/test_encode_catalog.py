@@ -71,5 +71,5 @@ def test_bad_inputs(tmp_path: Path, world: Path) -> None:
         encode_catalog(world, "nope")
     with pytest.raises(EncoderError, match="invalid encoder name"):
         encode_catalog(world, "cnn-pca", "Bad Name")
-    with pytest.raises(EncoderError, match="PCA to 512 dims needs at least 512 items"):
+    with pytest.raises(EncoderError, match="PCA to 512 dims needs at least 513 items"):
         encode_catalog(world, "cnn-pca", options={"dim": 512})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import shutil
 from dataclasses import replace
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from encoders.artifacts import Artifacts, read_embeddings
@@ -19,7 +22,7 @@ from encoders.finetuned import FinetunedEncoder
 from encoders.finetuning import FinetuneResult, finetune
 from encoders.registry import load_encoder
 from encoders.siglip import SiglipEncoder
-from encoders.towers import HEADS_FILE, EfficientNetMiniLM, load_dual_encoder
+from encoders.towers import HEADS_FILE, EfficientNetMiniLM, load_dual_encoder, new_dual_encoder
 
 from .conftest import SMALL_FINETUNE
 
@@ -136,7 +139,9 @@ def test_bad_settings(world: Path, tmp_path: Path) -> None:
         finetune(world, replace(SMALL_FINETUNE, freeze=("*",)), tmp_path / "x")
     with pytest.raises(EncoderError, match="batch size must be at least 2"):
         finetune(world, replace(SMALL_FINETUNE, batch_size=1), tmp_path / "x")
-    with pytest.raises(EncoderError, match="siglip towers need --checkpoint"):
+    with pytest.raises(
+        EncoderError, match=r"siglip towers need --checkpoint \(a local folder or a hub id\)"
+    ):
         finetune(world, replace(SMALL_FINETUNE, towers="siglip"), tmp_path / "x")
     with pytest.raises(EncoderError, match="fine-tuned checkpoint not found"):
         FinetunedEncoder(tmp_path / "nothing")
@@ -196,3 +201,88 @@ def test_siglip_towers_fine_tune_into_a_siglip_checkpoint(
         SiglipEncoder(tiny_siglip).encode(photos),
         atol=1e-6,
     )
+
+
+def siglip_with_logits(checkpoint: Path, folder: Path, scale: float, bias: float) -> Path:
+    """A copy of ``checkpoint`` whose temperature and bias are ``scale`` and ``bias``."""
+    from transformers import SiglipModel
+
+    shutil.copytree(checkpoint, folder)
+    model = SiglipModel.from_pretrained(str(checkpoint))
+    with torch.no_grad():
+        model.logit_scale.fill_(scale)
+        model.logit_bias.fill_(bias)
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def saved_logits(folder: Path) -> tuple[float, float]:
+    weights = load_file(str(folder / "model.safetensors"))
+    return weights["logit_scale"].item(), weights["logit_bias"].item()
+
+
+def test_untrained_temperature_and_bias_start_at_log10_and_minus10(
+    world: Path, tiny_siglip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """transformers' untrained 0 and 0 do not learn: they are reset, and the run says so."""
+    untrained = siglip_with_logits(tiny_siglip, tmp_path / "untrained", 0.0, 0.0)
+    config = replace(
+        SMALL_FINETUNE, towers="siglip", checkpoint=str(untrained), steps=2, batch_size=16
+    )
+    with caplog.at_level(logging.WARNING, logger="encoders.finetuning"):
+        r = finetune(world, replace(config, lr=1e-9, eval_every=2), tmp_path / "out")
+    assert r.reset_logits
+    assert any("untrained 0 and 0" in m and "log 10 and -10" in m for m in caplog.messages)
+    scale, bias = saved_logits(r.out_dir)
+    assert math.isclose(scale, math.log(10), abs_tol=1e-4) and math.isclose(bias, -10, abs_tol=1e-4)
+    summary = json.loads((r.out_dir / "training.json").read_text())
+    assert summary["result"]["reset_logits"] is True
+
+
+def test_a_checkpoints_own_temperature_and_bias_are_kept(
+    world: Path, tiny_siglip: Path, tmp_path: Path
+) -> None:
+    """Values that are not both 0 were learnt: fine-tuning starts from them."""
+    trained = siglip_with_logits(tiny_siglip, tmp_path / "trained", 1.5, -3.0)
+    model = new_dual_encoder("siglip", checkpoint=str(trained))
+    assert not model.reset_untrained_logits()
+    scale, bias = model.logit_parameters()
+    assert math.isclose(scale.item(), 1.5, rel_tol=1e-6) and bias.item() == -3.0
+    config = replace(
+        SMALL_FINETUNE, towers="siglip", checkpoint=str(trained), steps=2, batch_size=16
+    )
+    r = finetune(world, replace(config, lr=1e-9, eval_every=2), tmp_path / "out")
+    assert not r.reset_logits
+    scale_after, bias_after = saved_logits(r.out_dir)
+    assert math.isclose(scale_after, 1.5, abs_tol=1e-4) and math.isclose(
+        bias_after, -3, abs_tol=1e-4
+    )
+
+
+def test_training_and_validation_losses_are_per_pair_and_compare(
+    world: Path, tiny_siglip: Path, tmp_path: Path
+) -> None:
+    """64-pair training batches and 24 held-out pairs give losses on one scale.
+
+    With a temperature of 1 and a bias of -1 the non-matching pairs weigh as
+    much as the matching ones, so a loss summed per image grows with the
+    number of pairs it is computed on (it read 2.6 times higher in training
+    than in validation for the same model). Per pair, at the training batches'
+    share of matching pairs, the two agree; one step at a negligible learning
+    rate leaves the model as it was.
+    """
+    checkpoint = siglip_with_logits(tiny_siglip, tmp_path / "ckpt", 0.0, -1.0)
+    config = replace(
+        SMALL_FINETUNE,
+        towers="siglip",
+        checkpoint=str(checkpoint),
+        steps=1,
+        batch_size=64,
+        lr=1e-9,
+        eval_every=1,
+    )
+    r = finetune(world, config, tmp_path / "out")
+    assert r.n_val == 24 and r.best_val_loss is not None
+    assert math.isclose(r.first_loss, r.best_val_loss, rel_tol=0.1), (r.first_loss, r.best_val_loss)
+    # Per pair: mostly non-matching pairs at cosine ~0, each log(1 + e^-1) = 0.31 (measured 0.32).
+    assert 0.2 < r.first_loss < 0.5

@@ -85,3 +85,13 @@ def test_bad_checkpoints_are_clear_errors(tmp_path: Path) -> None:
         SiglipEncoder(tmp_path / "empty")
     with pytest.raises(EncoderError, match="unknown reduction"):
         SiglipEncoder(minilm_path(), reduce="magic")
+
+
+def test_no_checkpoint_says_what_to_pass() -> None:
+    """Not "bad options ['dim']: __init__() missing 1 required positional argument"."""
+    for options in ({}, {"dim": 32}):
+        with pytest.raises(EncoderError) as caught:
+            create("siglip", **options)
+        assert str(caught.value) == "siglip needs --checkpoint (a local folder or a hub id)"
+    with pytest.raises(EncoderError, match="--dim auto is for cnn-pca"):
+        create("siglip", checkpoint="unused", dim="auto")

@@ -8,7 +8,12 @@ import torch
 import torch.nn.functional as F
 from transformers import SiglipConfig, SiglipModel
 
-from encoders.sigmoid_loss import INIT_LOGIT_BIAS, INIT_LOGIT_SCALE, sigmoid_loss
+from encoders.sigmoid_loss import (
+    INIT_LOGIT_BIAS,
+    INIT_LOGIT_SCALE,
+    sigmoid_loss,
+    sigmoid_loss_sums,
+)
 
 
 def hand_loss(x: list[list[float]], y: list[list[float]], t: float, b: float) -> float:
@@ -63,3 +68,16 @@ def test_equals_transformers_siglip_return_loss() -> None:
         out = model(input_ids=ids, pixel_values=pixels, return_loss=True)
         ours = sigmoid_loss(out.image_embeds, out.text_embeds, model.logit_scale, model.logit_bias)
     torch.testing.assert_close(ours, out.loss, rtol=1e-5, atol=1e-6)
+
+
+def test_matching_and_other_pairs_sum_to_the_loss() -> None:
+    """The two sums fine-tuning reports per pair with: their total is n times the loss."""
+    g = torch.Generator().manual_seed(1)
+    x = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    y = F.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    t, b = torch.tensor(0.3, dtype=x.dtype), torch.tensor(-1.0, dtype=x.dtype)
+    positive, negative = sigmoid_loss_sums(x, y, t, b)
+    diagonal = sum(-F.logsigmoid(math.exp(0.3) * x[i] @ y[i] - 1.0) for i in range(6))
+    assert math.isclose(positive.item(), float(diagonal), rel_tol=1e-12)
+    total = (positive + negative).item()
+    assert math.isclose(total, 6 * sigmoid_loss(x, y, t, b).item(), rel_tol=1e-12)
