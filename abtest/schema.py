@@ -7,6 +7,12 @@ and the documentation of the data model (DESIGN.md, "Data model").
 Types are portable SQL types (BIGINT, VARCHAR, DOUBLE, INTEGER, TIMESTAMP,
 BOOLEAN) so that the same tables can live in a warehouse.
 
+``items``, ``users`` and ``events`` are *extensible*: besides the columns
+described here they keep any a team brings (a catalog's ``brand``, a user's
+``app_version``), typed from the file on first ingest. Those are usable in
+targeting and as segments like the described ones; the described columns are
+always checked as below.
+
 Each table has a key (the columns that identify a row). The store enforces it
 on every ingest — a row whose key is stored already is skipped — rather than
 with a PRIMARY KEY constraint: DuckDB's constraint index made replacing a
@@ -44,6 +50,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     doc: str = ""
+    extensible: bool = False
+    """Whether the table also keeps columns a team brings (``brand``, ``app_version``):
+    typed from the file and added on first ingest (see :mod:`abtest.store`)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -76,6 +85,7 @@ ITEMS = Table(
     ),
     key=("item_id",),
     doc="The catalog: one row per listed item.",
+    extensible=True,
 )
 
 USERS = Table(
@@ -89,6 +99,7 @@ USERS = Table(
     ),
     key=("user_id",),
     doc="Users and the segment attributes that targeting and breakdowns use.",
+    extensible=True,
 )
 
 NEIGHBORS = Table(
@@ -142,6 +153,7 @@ EVENTS = Table(
     ),
     key=("event_id",),
     doc="What users did during (and before) experiments; metrics are defined over it.",
+    extensible=True,
 )
 
 EXPOSURES = Table(

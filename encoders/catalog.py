@@ -53,7 +53,7 @@ def open_store(db: str | os.PathLike[str]) -> Store:
     """The store at ``db``, which must exist (so that a typo never creates an empty one)."""
     if not Path(db).is_file():
         raise EncoderError(f"database not found: {db}; create one with 'looklift world'")
-    return Store(db)
+    return Store(db, create=False)  # never adds looklift tables to another DuckDB file
 
 
 def read_catalog(db: str | os.PathLike[str]) -> Catalog:

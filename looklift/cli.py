@@ -13,9 +13,12 @@ import sys
 import typer
 
 try:  # typer >= 0.20 vendors its own copy of click
+    from typer import _click as click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
+    import click
     from click import exceptions as click_exceptions
+from typer.core import TyperCommand
 
 from looklift.console import err
 from looklift.errors import user_error_types
@@ -36,9 +39,86 @@ def _root() -> None:
     """A/B tests of visually-similar-item recommenders."""
 
 
+# What typer writes for a type in --help (``<int>``), and what a reader expects instead.
+_METAVARS = {
+    "int": "N",
+    "float": "NUMBER",
+    "str": "TEXT",
+    "path": "PATH",
+    "file": "FILE",
+    "dir": "DIR",
+    "datetime": "DATETIME",
+    "bool": "BOOLEAN",
+}
+
+
+def readable_metavar(param: click.Parameter, ctx: click.Context) -> str:
+    """The metavar --help shows for ``param``: FILE, PATH, N, NUMBER, TEXT, DATE...
+
+    An argument is named by its own name in capitals. An option by its type:
+    typer writes ``<int>``, ``<list[str]>`` or ``<%Y-%m-%d>``, which read as code.
+    """
+    if param.param_type_name == "argument":
+        return (param.name or "value").upper()
+    display = getattr(param, "display_type", None)
+    label = display(ctx).strip("<>") if display else param.type.name
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    if "%" in label:  # strftime formats
+        return "DATETIME" if "%H" in label else "DATE"
+    if "|" in label:  # choices
+        return f"[{label}]"
+    return _METAVARS.get(label.lower(), label.upper())
+
+
+class ReadableCommand(TyperCommand):
+    """A verb whose --help reads as click's did: ``FILE``, ``--db PATH``, ``--days N``.
+
+    typer writes required arguments as ``{file}`` and types as ``<int>`` or
+    ``<list[str]>``. Every parameter without an explicit ``metavar`` gets a
+    readable one (:func:`readable_metavar`); arguments are written ``FILE`` when
+    required, ``[FILE]`` when optional and ``FILE...`` when they take several.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        ctx = click.Context(self)
+        for param in self.params:
+            if param.metavar is None and not getattr(param, "is_flag", False):
+                param.metavar = readable_metavar(param, ctx)
+
+    @staticmethod
+    def _argument(param: click.Parameter) -> str:
+        return f"{param.metavar}..." if param.nargs != 1 else str(param.metavar)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = self._argument(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((self._argument(param), record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
 # Each module under looklift/commands registers its verbs with ``register(app)``.
 COMMAND_MODULES = (
     "world",
+    "ingest",
     "validate",
     "assign",
     "encode",
@@ -54,6 +134,9 @@ COMMAND_MODULES = (
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"looklift.commands.{_name.replace('-', '_')}").register(app)
+for _info in app.registered_commands:  # readable --help for every verb that sets no class
+    if _info.cls in (None, TyperCommand):
+        _info.cls = ReadableCommand
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -6,8 +6,10 @@ found in one run even when some fields do not parse.
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from abtest.conditions import check_condition
@@ -191,3 +193,113 @@ def cross_spec_problems(specs: Sequence[ExperimentSpec]) -> list[SpecProblem]:
                     )
                 )
     return problems
+
+
+# --------------------------------------------------------------------------- against data
+@dataclass(frozen=True)
+class DataFacts:
+    """What a database holds of what specs read, gathered by the caller (no I/O here).
+
+    ``None`` means the table is absent, so nothing is checked against it.
+    """
+
+    event_rows: Mapping[str, int] | None
+    """Rows of each event type in ``events``."""
+    event_values: Mapping[str, int] | None
+    """Rows of each event type whose ``value`` is not null (what ``aggregate: sum`` adds)."""
+    user_columns: Mapping[str, int] | None
+    """Non-null values of each column of ``users`` (what ``targeting`` reads)."""
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _targeted_attributes(
+    condition: Any, path: PathT = ("targeting",)
+) -> Iterator[tuple[PathT, str]]:
+    """(field path, attribute) of every attribute a GrowthBook condition reads.
+
+    Keys not starting with ``$`` are attributes (``a.b`` reads attribute ``a``);
+    ``$and``/``$or``/``$nor`` hold lists of conditions and ``$not`` one condition.
+    An attribute's own operators (``$elemMatch``...) are about its value, not
+    other attributes, so they are not descended into.
+    """
+    if not isinstance(condition, Mapping):
+        return
+    for key, value in condition.items():
+        key = str(key)
+        if key in ("$and", "$or", "$nor") and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _targeted_attributes(sub, (*path, key, i))
+        elif key == "$not":
+            yield from _targeted_attributes(value, (*path, key))
+        elif not key.startswith("$"):
+            yield (*path, key), key.split(".", 1)[0]
+
+
+def data_warnings(spec: ExperimentSpec, facts: DataFacts, where: str) -> list[SpecProblem]:
+    """What ``spec`` reads that the data in ``where`` does not have.
+
+    A valid spec can still measure nothing: a metric on an event type with no
+    rows (a typo such as ``purchse``, or events not ingested yet), a sum of
+    values that are all null, or targeting on a users column that does not
+    exist or is empty (every unit's value is then missing). These are warnings,
+    not errors: the data may arrive later. Each names the closest existing name.
+    """
+    source = spec.source or spec.key
+    found: list[tuple[str, str]] = []
+    events, values = facts.event_rows, facts.event_values
+    if events is not None and not events:
+        found.append(("", f"the events table of {where} has no rows yet: event types not checked"))
+    elif events is not None:
+        known = ", ".join(sorted(events))
+        for name, m in spec.metric_definitions.items():
+            for part in ("numerator", "denominator"):
+                ev = getattr(m, part)
+                if ev is None:
+                    continue
+                at = f"metric_definitions.{name}.{part}"
+                if not events.get(ev.event):
+                    found.append(
+                        (
+                            f"{at}.event",
+                            f"no {ev.event!r} events in {where}"
+                            f"{_did_you_mean(ev.event, events)}; event types there: {known}",
+                        )
+                    )
+                elif ev.aggregate == "sum" and values is not None and not values.get(ev.event):
+                    found.append(
+                        (
+                            f"{at}.aggregate",
+                            f"every {ev.event!r} event in {where} has a null value, "
+                            "so its sum is 0 for every unit",
+                        )
+                    )
+    columns = facts.user_columns
+    if columns is not None and spec.targeting:
+        seen: set[str] = set()
+        for cpath, attribute in _targeted_attributes(spec.targeting):
+            if attribute in seen:
+                continue
+            seen.add(attribute)
+            at = ".".join(str(x) if isinstance(x, str) else f"[{x}]" for x in cpath)
+            at = at.replace(".[", "[")
+            if attribute not in columns:
+                found.append(
+                    (
+                        at,
+                        f"the users table of {where} has no column {attribute!r}"
+                        f"{_did_you_mean(attribute, columns)}, so every unit's value is missing",
+                    )
+                )
+            elif not columns[attribute]:
+                found.append(
+                    (
+                        at,
+                        f"column {attribute!r} of the users table of {where} has no values, "
+                        "so every unit's value is missing",
+                    )
+                )
+    return [SpecProblem(source, path, message) for path, message in found]

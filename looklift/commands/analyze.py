@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from looklift.console import OutputFormat, out, print_json, table
+from looklift.console import OutputFormat, err, out, print_json, table
 
 
 def register(app: typer.Typer) -> None:
@@ -28,12 +28,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(db: Path):  # a context manager
-    from abtest.analysis import AnalysisError
     from abtest.store import Store
 
-    if not db.exists():
-        raise AnalysisError(f"database not found: {db}")
-    return Store(db, read_only=True)
+    return Store(db, read_only=True)  # refuses a missing path, a folder, a non-looklift file
+
+
+def _users_of(baseline: object) -> int:
+    """Users behind a baseline's moments (the post-period ones for CUPED moments)."""
+    n = getattr(baseline, "n", None)
+    if n is None:
+        n = getattr(getattr(baseline, "post", None), "n", 0)
+    return int(n or 0)
 
 
 def analyze(
@@ -48,8 +53,9 @@ def analyze(
     segments: Annotated[
         str | None,
         typer.Option(
+            metavar="COLUMN,...",
             help="Comma-separated users columns to break down by "
-            "(default: platform,country,is_new)."
+            "(default: platform,country,is_new).",
         ),
     ] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
@@ -77,7 +83,8 @@ def power(
         "looklift.duckdb"
     ),
     metric: Annotated[
-        str | None, typer.Option(help="Only this metric (default: all of the spec's).")
+        str | None,
+        typer.Option(metavar="NAME", help="Only this metric (default: all of the spec's)."),
     ] = None,
     proportion: Annotated[
         float | None, typer.Option(help="Baseline conversion rate, e.g. 0.05.")
@@ -96,7 +103,7 @@ def power(
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.stats import MeanStats, ProportionStats, mde, sample_size
+    from abtest.stats import MeanStats, ProportionStats, StatsInputError, mde, sample_size
     from looklift.errors import UsageProblem
 
     baselines: dict[str, object] = {}
@@ -107,10 +114,18 @@ def power(
         spec = load_spec(file)
         with _open(db) as store:
             stats = variant_stats(store, spec)
+        if not stats:
+            raise UsageProblem(f"{file} defines no metrics to plan for")
         if metric is not None and metric not in stats:
             raise UsageProblem(f"unknown metric {metric!r}; the spec has {', '.join(stats)}")
         control = spec.variant_names[0]
         baselines = {m: v[control] for m, v in stats.items() if metric in (None, m)}
+        n_control = min(_users_of(b) for b in baselines.values())
+        if n_control < 2:  # a baseline needs a variance, whatever --users says
+            raise UsageProblem(
+                f"the control {control!r} of {spec.key!r} has {n_control} user(s) in {db}: "
+                "too few for a baseline (give one with --proportion, or --mean and --sd)"
+            )
     elif proportion is not None:
         if not 0 < proportion < 1:
             raise UsageProblem(f"--proportion must be between 0 and 1 (got {proportion})")
@@ -128,28 +143,39 @@ def power(
             "give --users (for the detectable lift) or --lift (for the users needed)"
         )
 
-    rows, results = [], []
+    rows, results, problems = [], [], []
     for name, base in baselines.items():
-        observed = getattr(base, "n", None) or getattr(getattr(base, "post", None), "n", None)
-        n_users = users or (observed if file is not None else None)
-        detectable = (
-            mde(base, n_control=n_users, alpha=alpha, power=target_power)  # type: ignore[arg-type]
-            if n_users
-            else None
-        )
-        needed = (
-            sample_size(base, relative_effect=lift, alpha=alpha, power=target_power)  # type: ignore[arg-type]
-            if lift is not None
-            else None
-        )
+        n_users = users or (_users_of(base) if file is not None else None)
+        problem = None
+        try:
+            detectable = (
+                mde(base, n_control=n_users, alpha=alpha, power=target_power)  # type: ignore[arg-type]
+                if n_users
+                else None
+            )
+            needed = (
+                sample_size(base, relative_effect=lift, alpha=alpha, power=target_power)  # type: ignore[arg-type]
+                if lift is not None
+                else None
+            )
+        except StatsInputError as exc:  # this metric's baseline cannot be planned with
+            problem = str(exc)
+            problems.append((name, problem))
+            detectable = needed = None
         summary = detectable or needed
-        assert summary is not None
-        results.append({"metric": name, "mde": detectable, "sample_size": needed})
+        results.append(
+            {
+                "metric": name,
+                "mde": detectable,
+                "sample_size": needed,
+                "problem": problem,
+            }
+        )
         rows.append(
             (
                 name,
-                f"{summary.baseline_mean:,.4g}",
-                f"{summary.baseline_sd:,.4g}",
+                f"{summary.baseline_mean:,.4g}" if summary else "—",
+                f"{summary.baseline_sd:,.4g}" if summary else "—",
                 f"{n_users:,}" if n_users else "—",
                 f"{detectable.relative_effect:+.2%}"
                 if detectable and math.isfinite(detectable.relative_effect)
@@ -157,6 +183,13 @@ def power(
                 f"{needed.n_control:,}" if needed else "—",
             )
         )
+    if len(problems) == len(baselines):  # nothing to show: the inputs themselves are wrong
+        messages = list(dict.fromkeys(m for _, m in problems))
+        raise UsageProblem(
+            messages[0] if len(messages) == 1 else "; ".join(f"{n}: {m}" for n, m in problems)
+        )
+    for name, message in problems:
+        err.print(f"[yellow]note:[/] {name}: {message}", highlight=False)
     if format is OutputFormat.json:
         print_json(results)
         return

@@ -14,9 +14,10 @@ from looklift.console import OutputFormat, err, out, print_json, table
 def register(app: typer.Typer) -> None:
     app.command(
         "assign",
-        help="Assign every user of a parquet file (a column named after the spec's unit, "
-        "e.g. user_id, plus the attribute columns targeting reads) to a variant, with "
-        "the same hashing as GrowthBook SDKs. Writes one row per user: experiment, unit id, "
+        help="Assign every user of a file to a variant, with the same hashing as GrowthBook "
+        "SDKs. The file (parquet, CSV, TSV or JSON lines, read as 'looklift ingest users' "
+        "reads it) has a column named after the spec's unit, e.g. user_id, plus the "
+        "attribute columns targeting reads. Writes one row per user: experiment, unit id, "
         "variant, encoder, in_experiment, reason, bucket. The output is replaced atomically "
         "and nothing is written when anything is wrong.",
     )(assign)
@@ -24,7 +25,10 @@ def register(app: typer.Typer) -> None:
 
 def assign(
     file: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
-    users: Annotated[Path, typer.Option(help="Users parquet: unit column and attributes.")],
+    users: Annotated[
+        Path,
+        typer.Option(help="Users file (parquet, CSV, JSON lines): unit column and attributes."),
+    ],
     out_path: Annotated[Path, typer.Option("--out", help="Assignments parquet to write.")],
     db: Annotated[
         Path | None,
@@ -39,21 +43,26 @@ def assign(
     ] = False,
     at: Annotated[
         str | None,
-        typer.Option(help="Exposure timestamp (ISO 8601); default: the schedule's start."),
+        typer.Option(
+            metavar="TIME", help="Exposure timestamp (ISO 8601); default: the schedule's start."
+        ),
     ] = None,
     force: Annotated[
         list[str] | None,
-        typer.Option(help="UNIT=VARIANT: force a unit into a variant (QA); repeatable."),
+        typer.Option(
+            metavar="UNIT=VARIANT",
+            help="UNIT=VARIANT: force a unit into a variant (QA); repeatable.",
+        ),
     ] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
-    import polars as pl
-
     from abtest.assignment import Assigner, AssignmentError, as_timestamp
     from abtest.assignment import record_exposures as record_batch
+    from abtest.schema import USERS
     from abtest.spec import load_spec
+    from abtest.store import read_frame
     from looklift.commands.validate import known_encoders_from_db
     from looklift.errors import UsageProblem
 
@@ -79,10 +88,14 @@ def assign(
 
     if not users.is_file():
         raise AssignmentError(f"users file not found: {users}")
-    try:
-        frame = pl.read_parquet(users)
-    except Exception as exc:  # polars raises several kinds for unreadable files
-        raise AssignmentError(f"{users}: cannot read as parquet: {exc}") from None
+    # The reader of `looklift ingest`: the same formats, and the same attributes (types,
+    # UTC timestamps) whether a users file is assigned or stored. The unit is text, as
+    # written: "007" stays "007" (hashing reads the string).
+    frame = read_frame(
+        users,
+        table="users",
+        types=None if spec.unit in USERS.column_names else {spec.unit: "text"},
+    )
 
     batch = assigner.assign_frame(frame)
     result = batch.to_frame(unit_column=spec.unit)
@@ -95,7 +108,7 @@ def assign(
             from abtest.store import Store
 
             assert db is not None
-            with Store(db) as store:
+            with Store(db, create=False) as store:
                 recorded = record_batch(store, batch, exposure_ts).inserted
         os.replace(tmp, out_path)
     finally:

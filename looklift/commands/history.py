@@ -26,7 +26,11 @@ def history(
         "looklift.duckdb"
     ),
     policy: Annotated[
-        str, typer.Option(help="Encoder whose neighbors the module served (the production one).")
+        str,
+        typer.Option(
+            metavar="ENCODER",
+            help="Encoder whose neighbors the module served (the production one).",
+        ),
     ] = "cnn-pca",
     days: Annotated[int, typer.Option(help="Number of days of logs.")] = 28,
     start: Annotated[
@@ -52,7 +56,7 @@ def history(
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.simulate.history import HistoryConfig, HistoryError, simulate_history
+    from abtest.simulate.history import HistoryConfig, simulate_history
     from abtest.store import Store
 
     config = HistoryConfig(
@@ -66,9 +70,7 @@ def history(
         search=search,
     )
     config.validate()
-    if not db.exists():
-        raise HistoryError(f"database not found: {db} (create one with 'looklift world')")
-    with Store(db) as store, progress() as bar:
+    with Store(db, create=False) as store, progress() as bar:
         task = bar.add_task(f"history of {policy}", total=days)
         summary = simulate_history(
             store,

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
+from reports.format import level as fmt_level
 
 
 def register(app: typer.Typer) -> None:
@@ -47,18 +48,24 @@ def offline_eval(
         "looklift.duckdb"
     ),
     encoders: Annotated[
-        str, typer.Option(help="Two encoders A,B (B is compared with A).")
+        str, typer.Option(metavar="A,B", help="Two encoders A,B (B is compared with A).")
     ] = "cnn-pca,finetuned",
-    k: Annotated[str, typer.Option("--k", help="Cut-offs, e.g. 1,3,5,10.")] = "1,3,5,10",
+    k: Annotated[
+        str, typer.Option("--k", metavar="K,...", help="Cut-offs, e.g. 1,3,5,10.")
+    ] = "1,3,5,10",
     metrics: Annotated[
         str | None,
-        typer.Option(help="Metrics (ndcg, ndcg_burges, precision, recall, mrr, hit_rate)."),
+        typer.Option(
+            metavar="NAME,...",
+            help="Metrics (ndcg, ndcg_burges, precision, recall, mrr, hit_rate).",
+        ),
     ] = None,
     judgments_from: Annotated[
         str,
         typer.Option(
+            metavar="POLICY",
             help="Logging policy whose logs give the judgments; 'auto' uses "
-            "the unbiased 'search' logs when present, 'all' every log."
+            "the unbiased 'search' logs when present, 'all' every log.",
         ),
     ] = "auto",
     start: Annotated[
@@ -73,12 +80,9 @@ def offline_eval(
 ) -> None:
     from abtest.store import Store
     from looklift.offline import run_offline_eval
-    from offline_eval import OfflineEvalError
 
     ks = _ks(k)
     names = [e.strip() for e in encoders.split(",") if e.strip()]
-    if not db.exists():
-        raise OfflineEvalError(f"database not found: {db}")
     with Store(db, read_only=True) as store:
         result = run_offline_eval(
             store,
@@ -96,8 +100,8 @@ def offline_eval(
     c = result.comparison
     source = result.judgments_from or "all logs"
     out.print(
-        f"{c.n_queries:,} queries with judged items (from {source}); "
-        f"{c.n_no_relevant:,} logged queries without any relevant item were dropped"
+        f"{c.n_queries:,} judged queries (source items with judged items, from {source}); "
+        f"{c.n_no_relevant:,} queries without any relevant item were dropped"
     )
     for cut in ks:
         rows = [
@@ -118,7 +122,16 @@ def offline_eval(
             table(
                 f"@{cut}: {b} vs {a} ({c.confidence:.0%} {c.ci_method} bootstrap CI, "
                 f"{c.n_resamples:,} resamples; p: paired t-test, {c.correction}-adjusted)",
-                ["metric", a, b, "difference", "lift", "lift CI", "p", "p adj."],
+                [
+                    "metric",
+                    a,
+                    b,
+                    "difference",
+                    "lift",
+                    f"lift {fmt_level(c.confidence)} CI",
+                    "p",
+                    "adjusted p",
+                ],
                 rows,
             )
         )
@@ -126,7 +139,15 @@ def offline_eval(
         out.print(
             table(
                 f"Counterfactual tap rate per impression, from the logs of {result.production}",
-                ["encoder", "IPS", "IPS CI", "SNIPS", "SNIPS CI", "effective n", "slots logged"],
+                [
+                    "encoder",
+                    "IPS",
+                    f"IPS {fmt_level(result.counterfactual[0].confidence)} CI",
+                    "SNIPS",
+                    f"SNIPS {fmt_level(result.counterfactual[0].confidence)} CI",
+                    "effective n",
+                    "slots logged",
+                ],
                 [
                     (
                         e.policy,

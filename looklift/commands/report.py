@@ -68,7 +68,9 @@ def report(
         bool,
         typer.Option(
             "--with-truth",
-            help="Show the simulator's true effects (simulated experiments only).",
+            help="Show the simulator's true effects (simulated experiments only). Without "
+            "truth for the experiment in --db, the report is written without it and a "
+            "warning says why.",
         ),
     ] = False,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
@@ -83,8 +85,6 @@ def report(
     if gallery < 0:
         raise ReportError(f"--gallery must be 0 or more (got {gallery})")
     spec = load_spec(file)
-    if not db.exists():
-        raise ReportError(f"database not found: {db}")
     with Store(db, read_only=True) as store:
         inputs = build_report_inputs(
             store,
@@ -97,7 +97,13 @@ def report(
             compute_offline=offline,
             truth=truth,
         )
+        no_truth = why_no_truth(store, spec) if truth and inputs.truth is None else None
     paths = write_report(inputs, out_html)
+    if no_truth:  # asked for, impossible, and the rest of the report stands: say so, go on
+        err.print(
+            f"[yellow]looklift: warning:[/] --with-truth: {no_truth}; the report has no truth",
+            highlight=False,
+        )
     sizes = paths.sizes()
     if format is OutputFormat.json:
         print_json(
@@ -281,6 +287,18 @@ def _truth_column(m: MetricDefinition) -> str | None:
     if m.kind == "mean" and num == ("tap", "count"):
         return "taps_per_user"
     return None
+
+
+def why_no_truth(store: Store, spec: ExperimentSpec) -> str:
+    """Why :func:`simulator_truth` found nothing for ``spec`` in ``store``, in a phrase."""
+    if not store.has_table("truth_experiments"):
+        return (
+            f"{store.path} holds no simulator truth (no truth_experiments table; "
+            "only 'looklift simulate' writes one)"
+        )
+    if not store.count("truth_experiments", "experiment = ?", [spec.key]):
+        return f"{spec.key!r} was not simulated in {store.path}, so it has no simulator truth"
+    return f"the simulator knows the true value of none of {spec.key!r}'s metrics"
 
 
 def simulator_truth(store: Store, spec: ExperimentSpec) -> SimulatorTruth | None:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from looklift.console import OutputFormat, out, print_json, table
+from looklift.console import OutputFormat, err, out, print_json, table
 
 if TYPE_CHECKING:
     from abtest.spec import ExperimentSpec
+    from abtest.spec.checks import DataFacts
 
 
 def register(app: typer.Typer) -> None:
@@ -18,36 +19,62 @@ def register(app: typer.Typer) -> None:
         "validate",
         help="Check experiment specs (YAML): fields, weights, metrics, targeting, schedule, "
         "and, between the files given, duplicate keys and overlapping namespace ranges. "
-        "With --db, variants must serve encoders that have rows in its neighbors table. "
+        "With --db, variants must serve encoders that have rows in its neighbors table, "
+        "and event types and users columns that have no rows there are warned about "
+        "(on stderr; the spec stays valid). "
         "Prints a table of the specs; on any problem prints them all and exits with code 2.",
     )(validate)
 
 
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Experiment spec files (YAML).")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE", help="Experiment spec files (YAML).")
+    ],
     db: Annotated[
         Path | None,
-        typer.Option(help="DuckDB file whose neighbors table lists the known encoders."),
+        typer.Option(
+            help="DuckDB file whose neighbors table lists the known encoders, and whose "
+            "events and users tables the metrics and targeting are checked against."
+        ),
     ] = None,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
+    from rich.markup import escape
+
     from abtest.spec import load_specs
+    from abtest.spec.checks import data_warnings
 
     known = known_encoders_from_db(db) if db is not None else None
     specs = load_specs(files, known_encoders=known)
+    facts = data_facts_from_db(db) if db is not None else None
+    # warnings: what a valid spec reads that the database has no rows of
+    warnings = [data_warnings(s, facts, str(db)) if facts is not None else [] for s in specs]
+    for w in (w for ws in warnings for w in ws):
+        err.print(f"[yellow]looklift: warning:[/] {escape(str(w))}", highlight=False)
 
     if format is OutputFormat.json:
         print_json(
-            [{"file": s.source, **s.model_dump(mode="json", exclude_defaults=False)} for s in specs]
+            [
+                {
+                    "file": s.source,
+                    "warnings": [{"path": w.path, "message": w.message} for w in ws],
+                    **s.model_dump(mode="json", exclude_defaults=False),
+                }
+                for s, ws in zip(specs, warnings, strict=True)
+            ]
         )
         return
     for spec in specs:
         t = table(f"{spec.key}  ({spec.source})", ["field", "value"], spec_rows(spec))
         t.columns[1].justify = "left"
         out.print(t)
-    out.print(f"{len(specs)} valid experiment spec{'s' if len(specs) != 1 else ''}")
+    n_warnings = sum(len(ws) for ws in warnings)
+    out.print(
+        f"{len(specs)} valid experiment spec{'s' if len(specs) != 1 else ''}"
+        + (f", {n_warnings} warning{'s' if n_warnings != 1 else ''}" if n_warnings else "")
+    )
     if known is None:
         out.print("encoders not checked (pass --db to check them against the neighbors table)")
 
@@ -62,6 +89,35 @@ def known_encoders_from_db(db: Path) -> set[str]:
             raise UsageProblem(f"{db} has no neighbors table, so it cannot list encoders")
         rows = store.con.execute("SELECT DISTINCT encoder FROM neighbors").fetchall()
     return {str(r[0]) for r in rows}
+
+
+def data_facts_from_db(db: Path) -> DataFacts:
+    """What ``db`` holds of what specs read: rows and valued rows per event type, and
+    non-null values per ``users`` column (one scan of each table)."""
+    from abtest.spec.checks import DataFacts
+    from abtest.store import Store, quote_ident
+
+    with Store(db, read_only=True) as store:
+        events = values = columns = None
+        if store.has_table("events"):
+            rows = store.con.execute(
+                "SELECT event_type, count(*), count(value) FROM events GROUP BY event_type"
+            ).fetchall()
+            events = {str(t): int(n) for t, n, _ in rows}
+            values = {str(t): int(v) for t, _, v in rows}
+        if store.has_table("users"):
+            names = [
+                str(r[0])
+                for r in store.con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'users' ORDER BY ordinal_position"
+                ).fetchall()
+            ]
+            counts = store.fetch_one(
+                f"SELECT {', '.join(f'count({quote_ident(c)})' for c in names)} FROM users"
+            )
+            columns = dict(zip(names, map(int, counts or ()), strict=False))
+    return DataFacts(events, values, columns)
 
 
 def spec_rows(spec: ExperimentSpec) -> list[list[str]]:

@@ -191,8 +191,11 @@ def test_interaction_event_types_and_propensities_are_checked(store: Store) -> N
 def test_missing_required_and_unknown_columns(store: Store) -> None:
     with pytest.raises(IngestError, match="missing required column 'user_id'"):
         store.ingest("events", events_frame(3).drop("user_id"))
-    with pytest.raises(IngestError, match="unknown column 'colour'"):
-        store.ingest("events", events_frame(3).with_columns(colour=pl.lit("red")))
+    exposures = pl.DataFrame(
+        {"experiment": ["x"], "variant": ["a"], "user_id": ["u1"], "ts": [dt.datetime(2026, 3, 2)]}
+    )
+    with pytest.raises(IngestError, match="unknown column 'colour'"):  # not extensible
+        store.ingest("exposures", exposures.with_columns(colour=pl.lit("red")))
     with pytest.raises(IngestError, match="unknown table"):
         store.ingest("clicks", events_frame(3))
 
@@ -310,3 +313,277 @@ def test_ingest_many_writes_all_tables_or_none(store: Store) -> None:
     assert store.count("exposures") == 0 and store.count("events") == 0
     reports = store.ingest_many([Batch("exposures", exposures), Batch("events", events_frame(10))])
     assert [r.inserted for r in reports] == [2, 10]
+
+
+# -- a team's own columns ----------------------------------------------------------------
+
+
+def stored_types(store: Store, table: str) -> dict[str, str]:
+    return store.columns(table)
+
+
+def test_users_keep_their_own_columns_typed_from_a_csv(store: Store, tmp_path: Path) -> None:
+    """Extra columns are added to the table with the narrowest type every value reads as."""
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "user_id,platform,app_version,visits,zip,score,beta,signup,seen,notes\n"
+        "007,ios,5.2.0,3,007,1.5,true,2026-01-02,2026-01-02T10:00:00+09:00,\n"
+        "u2,web,5.10.1,,123,2,False,2026-01-03,2026-01-03 08:00:00,\n"
+    )
+    report = store.ingest("users", path)
+    assert report.inserted == 2
+    assert dict(report.columns_added) == {
+        "app_version": "VARCHAR",
+        "visits": "BIGINT",
+        "zip": "VARCHAR",  # a leading zero: an identifier, not a number
+        "score": "DOUBLE",
+        "beta": "BOOLEAN",
+        "signup": "DATE",
+        "seen": "TIMESTAMP",
+        "notes": "VARCHAR",  # no values: text
+    }
+    assert store.extra_columns("users") == dict(report.columns_added)
+    row = store.query("SELECT * FROM users WHERE user_id = '007'").row(0, named=True)
+    assert row["app_version"] == "5.2.0" and row["zip"] == "007" and row["visits"] == 3
+    assert row["beta"] is True and row["signup"] == dt.date(2026, 1, 2)
+    assert row["seen"] == dt.datetime(2026, 1, 2, 1, 0)  # converted to UTC
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "jsonl", "polars"])
+def test_items_and_events_keep_their_own_columns_from_every_source(
+    store: Store, tmp_path: Path, kind: str
+) -> None:
+    items = pl.DataFrame(
+        {
+            "item_id": [1, 2],
+            "title": ["red dress", "blue shirt"],
+            "image_path": ["a.png", "b.png"],
+            "brand": ["acme", "zeta"],
+            "stock": [3, 0],
+        }
+    )
+    events = events_frame(4).with_columns(screen=pl.lit("home"))
+    sources: list[object] = []
+    for name, frame in (("items", items), ("events", events)):
+        if kind == "polars":
+            sources.append(frame)
+            continue
+        path = tmp_path / f"{name}.{kind}"
+        if kind == "csv":
+            frame.write_csv(path)
+        elif kind == "parquet":
+            frame.write_parquet(path)
+        else:
+            frame.with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%S")).write_ndjson(
+                path
+            )
+        sources.append(path)
+    store.ingest("items", sources[0])
+    store.ingest("events", sources[1])
+    assert store.extra_columns("items") == {"brand": "VARCHAR", "stock": "BIGINT"}
+    assert store.extra_columns("events") == {"screen": "VARCHAR"}
+    got = store.query("SELECT item_id, brand, stock FROM items ORDER BY item_id")
+    assert got.to_dicts() == items.select("item_id", "brand", "stock").to_dicts()
+    assert store.count("events", "screen = 'home'") == 4
+
+
+def test_a_value_that_does_not_fit_a_stored_column_rejects_the_batch(tmp_path: Path) -> None:
+    db = tmp_path / "store.duckdb"
+    with Store(db) as store:
+        store.ingest("users", pl.DataFrame({"user_id": ["a", "b"], "visits": [1, 2]}))
+    before = db.read_bytes()
+    path = tmp_path / "more.csv"
+    path.write_text("user_id,visits\nc,3\nd,4\ne,many\n")
+    with Store(db) as store, pytest.raises(IngestError) as info:
+        store.ingest("users", path)
+    assert (info.value.row, info.value.column) == (3, "visits")
+    assert "expected an integer" in str(info.value)
+    assert "users.visits is stored as integer" in str(info.value)
+    assert db.read_bytes() == before  # byte for byte
+    with Store(db) as store, pytest.raises(IngestError, match="cannot be changed to text"):
+        store.ingest("users", path, types={"visits": "text"})
+
+
+def test_the_files_of_one_ingest_widen_a_new_columns_type(store: Store, tmp_path: Path) -> None:
+    from abtest.store import Batch
+
+    (tmp_path / "a.csv").write_text("user_id,score,tier\na,1,1\n")
+    (tmp_path / "b.csv").write_text("user_id,score,tier\nb,2.5,gold\n")
+    store.ingest_many([Batch("users", tmp_path / n) for n in ("a.csv", "b.csv")])
+    assert store.extra_columns("users") == {"score": "DOUBLE", "tier": "VARCHAR"}
+    got = store.query("SELECT user_id, score, tier FROM users ORDER BY user_id").rows()
+    assert got == [("a", 1.0, "1"), ("b", 2.5, "gold")]
+
+
+def test_a_type_can_be_named_for_a_new_column(store: Store, tmp_path: Path) -> None:
+    """``5.2`` and ``5.10`` read as numbers (5.1 loses a digit) unless the column is text."""
+    path = tmp_path / "users.csv"
+    path.write_text("user_id,app_version\na,5.2\nb,5.10\n")
+    store.ingest("users", path, types={"app_version": "text"})
+    got = store.query("SELECT app_version FROM users ORDER BY user_id")["app_version"]
+    assert got.to_list() == ["5.2", "5.10"]
+    with pytest.raises(IngestError, match="fixed type"):
+        store.ingest("users", path, types={"platform": "integer"})
+    with pytest.raises(StoreError, match="unknown column type 'version'"):
+        store.ingest("users", path, types={"app_version": "version"})
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ('x"); DROP TABLE users; --', "is not an identifier"),
+        ("app version", "is not an identifier"),
+        ("__row", "is not an identifier"),
+        ("1st_seen", "is not an identifier"),
+        ("User_ID", "should be spelled 'user_id'"),
+        ("platfrom", "did you mean 'platform'"),
+    ],
+)
+def test_own_column_names_are_identifiers(store: Store, column: str, message: str) -> None:
+    frame = pl.DataFrame({"user_id": ["a"], column: ["x"]}) if column != "User_ID" else None
+    if frame is None:
+        frame = pl.DataFrame({"User_ID": ["a"]})
+    with pytest.raises(IngestError, match=message):
+        store.ingest("users", frame)
+    assert store.count("users") == 0
+    assert store.has_table("users")
+    assert store.extra_columns("users") == {}
+
+
+def test_a_misspelling_is_accepted_when_its_type_is_named(store: Store) -> None:
+    store.ingest(
+        "users", pl.DataFrame({"user_id": ["a"], "platfrom": ["x"]}), types={"platfrom": "text"}
+    )
+    assert store.extra_columns("users") == {"platfrom": "VARCHAR"}
+    # once stored, the column is the team's: later files need no type
+    assert store.ingest("users", pl.DataFrame({"user_id": ["b"], "platfrom": ["y"]})).inserted == 1
+
+
+def test_column_names_that_differ_only_in_case_from_a_stored_one(store: Store) -> None:
+    store.ingest("users", pl.DataFrame({"user_id": ["a"], "appVersion": ["5.2.0"]}))
+    with pytest.raises(IngestError, match="should be spelled 'appVersion'"):
+        store.ingest("users", pl.DataFrame({"user_id": ["b"], "appversion": ["5.3.0"]}))
+
+
+def test_nested_values_are_refused_in_the_store(store: Store) -> None:
+    frame = pl.DataFrame({"user_id": ["a"], "tags": [["x", "y"]]})
+    with pytest.raises(IngestError, match="column 'tags' holds VARCHAR\\[\\] values"):
+        store.ingest("users", frame)
+
+
+def test_a_rejected_ingest_adds_no_column(store: Store) -> None:
+    from abtest.store import Batch
+
+    users = pl.DataFrame({"user_id": ["a"], "app_version": ["5.2.0"]})
+    bad_events = events_frame(2).with_columns(screen=pl.lit("home"), position=pl.lit(0))
+    with pytest.raises(IngestError, match="must be at least 1"):
+        store.ingest_many([Batch("users", users), Batch("events", bad_events)])
+    assert store.extra_columns("users") == {} and store.extra_columns("events") == {}
+
+
+# -- time, globs, paths ----------------------------------------------------------------
+
+_TZ_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from abtest.store import Store
+
+    with Store(sys.argv[1]) as store:
+        for path in sys.argv[2:]:
+            store.ingest("events", path)
+        rows = store.con.execute("SELECT event_id, ts FROM events ORDER BY event_id").fetchall()
+    print(json.dumps({event_id: ts.isoformat() for event_id, ts in rows}))
+    """
+)
+
+
+def test_timestamps_with_offsets_are_utc_from_csv_and_json_whatever_the_machine_zone(
+    tmp_path: Path,
+) -> None:
+    stamps = ["2026-03-02T10:00:00+09:00", "2026-03-02T10:00:00Z", "2026-03-02 10:00:00"]
+    want = [dt.datetime(2026, 3, 2, 1), dt.datetime(2026, 3, 2, 10), dt.datetime(2026, 3, 2, 10)]
+    rows = [
+        {"event_id": f"e{i}", "ts": ts, "user_id": "u", "event_type": "tap"}
+        for i, ts in enumerate(stamps)
+    ]
+    csv = tmp_path / "events.csv"
+    pl.DataFrame(rows).write_csv(csv)
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_text("\n".join(json.dumps({**r, "event_id": "j" + r["event_id"]}) for r in rows))
+    for zone in ("UTC", "Asia/Tokyo", "America/New_York"):
+        db = tmp_path / f"{zone.replace('/', '-')}.duckdb"
+        done = subprocess.run(
+            [sys.executable, "-c", _TZ_SCRIPT, str(db), str(csv), str(jsonl)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TZ": zone, "PYTHONPATH": os.pathsep.join(sys.path)},
+            check=True,
+        )
+        got = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(done.stdout).items()}
+        assert [got[f"e{i}"] for i in range(3)] == want, zone
+        assert [got[f"je{i}"] for i in range(3)] == want, zone
+
+
+def test_a_path_with_glob_characters_is_read_literally(store: Store, tmp_path: Path) -> None:
+    events_frame(3, prefix="star").write_csv(tmp_path / "ev*.csv")
+    events_frame(5, prefix="one").write_csv(tmp_path / "ev1.csv")
+    events_frame(2, prefix="brk").write_csv(tmp_path / "ev[1].csv")
+    assert store.ingest("events", tmp_path / "ev*.csv").inserted == 3
+    assert store.ingest("events", tmp_path / "ev[1].csv").inserted == 2
+    assert store.count("events", "event_id LIKE 'one%'") == 0
+
+
+def test_a_database_that_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "shpo.duckdb"
+    for kwargs in ({"read_only": True}, {"create": False}):
+        with pytest.raises(StoreError, match=f"database not found: {missing}"):
+            Store(missing, **kwargs)
+        assert not missing.exists()
+        with pytest.raises(StoreError, match="is not a file"):
+            Store(tmp_path, **kwargs)
+    other = tmp_path / "other.duckdb"
+    import duckdb
+
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE t (a INTEGER)")
+    con.close()
+    before = other.read_bytes()
+    for kwargs in ({"read_only": True}, {"create": False}):
+        with pytest.raises(StoreError, match="is not a looklift database"):
+            Store(other, **kwargs)
+    assert other.read_bytes() == before
+
+
+def test_read_frame_reads_a_users_file_as_ingest_stores_it(store: Store, tmp_path: Path) -> None:
+    from abtest.store import read_frame
+
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "user_id,is_new,app_version,visits\n007,true,5.2.0,3\nu2,false,5.10.1,4\n007,true,5.2.0,3\n"
+    )
+    frame = read_frame(path)
+    assert frame.columns == ["user_id", "is_new", "app_version", "visits"]
+    assert frame["user_id"].to_list() == ["007", "u2", "007"]  # as written, duplicates kept
+    assert frame.schema["is_new"] == pl.Boolean and frame.schema["visits"] == pl.Int64
+    store.ingest("users", path)
+    stored = store.query("SELECT user_id, is_new, app_version, visits FROM users ORDER BY user_id")
+    assert stored.to_dicts() == frame.head(2).to_dicts()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,is_new\na,maybe\n")
+    with pytest.raises(IngestError, match="row 1, column 'is_new': expected true or false"):
+        read_frame(bad)
+
+
+def test_users_can_be_updated_with_a_new_attribute(store: Store) -> None:
+    """Attributes change (and teams add them later): ``update`` rewrites stored rows'
+    values for the columns the source has, and leaves the others as they were."""
+    store.ingest("users", pl.DataFrame({"user_id": ["a", "b"], "platform": ["ios", "web"]}))
+    later = pl.DataFrame({"user_id": ["a", "c"], "app_version": ["5.2.0", "5.3.0"]})
+    assert store.ingest("users", later).already_stored == 1  # skipped by default
+    assert store.query("SELECT app_version FROM users WHERE user_id = 'a'").item() is None
+    report = store.ingest("users", later, update=True)
+    assert (report.updated, report.inserted, report.already_stored) == (2, 0, 0)
+    got = store.query("SELECT user_id, platform, app_version FROM users ORDER BY user_id").rows()
+    assert got == [("a", "ios", "5.2.0"), ("b", "web", None), ("c", None, "5.3.0")]
+    with pytest.raises(IngestError, match="only items and users can be updated"):
+        store.ingest("events", events_frame(1), update=True)

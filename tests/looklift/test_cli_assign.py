@@ -71,6 +71,27 @@ def test_assigns_every_user_like_the_library(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file
 
 
+def test_empty_and_missing_ids_are_kept_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GrowthBook's rule: a user without a hash attribute is not in the experiment.
+    # The row stays in the output with its id as given (an empty id used to come
+    # back as null), in_experiment false and reason no_unit.
+    users = tmp_path / "users.parquet"
+    ids = ["u1", "", None, "u2"]
+    pl.DataFrame({"user_id": ids, "platform": ["ios"] * 4}).write_parquet(users)
+    out = tmp_path / "a.parquet"
+    code, stdout, err = run(
+        capsys, "assign", str(DEMO), "--users", str(users), "--out", str(out), "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(stdout)["reasons"]["no_unit"] == 2
+    result = pl.read_parquet(out)
+    assert result["user_id"].to_list() == ids
+    assert result["in_experiment"].to_list()[1:3] == [False, False]
+    assert result["reason"].to_list()[1:3] == ["no_unit", "no_unit"]
+
+
 def test_json_summary_forced_units_and_exposures(
     tmp_path: Path, users: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -178,7 +199,7 @@ def test_users_without_the_unit_or_targeted_columns(
         "--out",
         str(tmp_path / "a.parquet"),
     )
-    assert code == 2 and "cannot read as parquet" in err
+    assert code == 2 and "users.parquet: cannot read" in err
     code, _, err = run(
         capsys,
         "assign",
@@ -202,3 +223,65 @@ def test_an_invalid_spec_writes_nothing(
     code, _, err = run(capsys, "assign", str(bad), "--users", str(users), "--out", str(out))
     assert code == 2 and "weights sum to 0.9" in err
     assert out.read_bytes() == b"previous"  # the old file is untouched
+
+
+def _spec_targeting_app_version(tmp_path: Path) -> Path:
+    """The demo spec, targeted on an attribute of the team's own (its commented example)."""
+    text = DEMO.read_text().replace(
+        "  platform: {$in: [ios, android, web]}", '  app_version: {$vgte: "5.2.0"}'
+    )
+    assert 'app_version: {$vgte: "5.2.0"}' in text
+    path = tmp_path / "by-version.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "tsv"])
+def test_users_as_csv_or_json_lines_assign_like_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """One reader for `assign` and `ingest`: text formats give the same assignments as
+    parquet, ids stay as written ("007"), and an extra attribute can be targeted."""
+    spec = _spec_targeting_app_version(tmp_path)
+    rng = np.random.default_rng(1)
+    n = 600
+    frame = pl.DataFrame(
+        {
+            "user_id": [f"{i:03d}" for i in range(n)],
+            "app_version": rng.choice(["5.1.9", "5.2.0", "5.10.1", "4.0"], n),
+            "is_new": rng.choice([True, False], n),
+        }
+    )
+    parquet = tmp_path / "users.parquet"
+    frame.write_parquet(parquet)
+    text = tmp_path / f"users.{kind}"
+    if kind == "jsonl":
+        frame.write_ndjson(text)
+    else:
+        frame.write_csv(text, separator="\t" if kind == "tsv" else ",")
+    results = []
+    for source in (parquet, text):
+        out = tmp_path / f"{source.suffix[1:]}.out.parquet"
+        code, _, err = run(capsys, "assign", str(spec), "--users", str(source), "--out", str(out))
+        assert code == 0, err
+        results.append(pl.read_parquet(out))
+    assert results[1].equals(results[0])
+    assert results[1]["user_id"].to_list()[:3] == ["000", "001", "002"]
+    version = dict(zip(frame["user_id"], frame["app_version"], strict=True))
+    targeted = results[1].filter(pl.col("reason") == "targeting")["user_id"]
+    entered = results[1].filter(pl.col("in_experiment"))["user_id"]
+    assert len(targeted) > 50 and len(entered) > 50
+    assert {version[u] for u in targeted} == {"5.1.9", "4.0"}  # compared as versions,
+    assert {version[u] for u in entered} == {"5.2.0", "5.10.1"}  # not as text
+
+
+def test_a_bad_value_in_a_users_csv_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users = tmp_path / "users.csv"
+    users.write_text("user_id,platform,is_new\na,ios,true\nb,web,sometimes\n")
+    out = tmp_path / "a.parquet"
+    code, stdout, err = run(capsys, "assign", str(DEMO), "--users", str(users), "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and "row 2, column 'is_new': expected true or false" in err
+    assert not out.exists()

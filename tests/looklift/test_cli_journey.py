@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from looklift.cli import run
@@ -44,11 +45,16 @@ def test_the_journey_from_the_command_line(db: Path, capsys: pytest.CaptureFixtu
     assert code == 0
     offline = json.loads(out)
     assert offline["judgments_from"] == "search"
+    # counts, as documented: judged queries, and judged (query, item) pairs over them
+    assert isinstance(offline["n_queries"], int) and isinstance(offline["n_judged_items"], int)
+    assert offline["n_queries"] == offline["comparison"]["n_queries"]
+    assert offline["n_judged_items"] >= offline["n_queries"] > 0
     assert {(r["metric"], r["k"]) for r in offline["comparison"]["rows"]} >= {("ndcg", 5)}
     assert [c["policy"] for c in offline["counterfactual"]] == ["cnn-pca", "finetuned"]
 
     code, out, _ = looklift(capsys, "offline-eval", "--db", str(db), "--k", "5")
     assert code == 0 and "@5: finetuned vs cnn-pca" in out and "Counterfactual" in out
+    assert f"{offline['n_queries']:,} judged queries" in out and "lift 95% CI" in out
 
     code, out, _ = looklift(capsys, "simulate", SPEC, "--db", str(db), "--days", "4")
     assert code == 0 and "true tap rate" in out and "exposures written" in out
@@ -101,3 +107,42 @@ def test_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         code, _, err = looklift(capsys, *verb, "--db", str(tmp_path / "missing.duckdb"))
         assert code == 2 and "not found" in err, (verb, err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_injected_harm_reads_breached(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The treatment's module fails on 30% of views: fewer impressions per user, which the
+    guardrail must flag in the terminal, the JSON and the report."""
+    copy = tmp_path / "harmed.duckdb"
+    shutil.copy(db, copy)
+    with duckdb.connect(str(copy)) as con:  # a fresh experiment on a copy of the world
+        for table in ("exposures", "events", "truth_experiments"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    code, out, err = looklift(
+        capsys,
+        "simulate",
+        SPEC,
+        "--db",
+        str(copy),
+        "--days",
+        "7",
+        "--module-failures",
+        "treatment=0.3",
+    )
+    assert code == 0, err
+    code, out, _ = looklift(capsys, "analyze", SPEC, "--db", str(copy))
+    assert code == 0
+    assert "impressions_per_user got significantly worse" in out
+    assert any(line.startswith("│") and "BREACHED" in line for line in out.splitlines())
+    assert "guardrail impressions_per_user/treatment: one-sided p" in out
+    code, out, _ = looklift(capsys, "analyze", SPEC, "--db", str(copy), "--format", "json")
+    guard = next(c for c in json.loads(out)["comparisons"] if c["group"] == "guardrail")
+    assert guard["guardrail_breached"] and guard["p_worse"] < 0.05
+    html = tmp_path / "report.html"
+    code, _, err = looklift(
+        capsys, "report", SPEC, "--db", str(copy), "--out", str(html), "--no-offline"
+    )
+    assert code == 0, err
+    page = html.read_text(encoding="utf-8")
+    assert "BREACHED" in page and "Guardrails" in page and ">breached<" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -89,7 +90,7 @@ def _not_a_db(folder: Path) -> Path:
     ("case", "message"),
     [
         ("never-simulated", "'never-run' has no exposures"),
-        ("no-tables", "is it a looklift database?"),
+        ("no-tables", "is not a looklift database"),
         ("not-a-db", "is not a DuckDB database"),
         ("missing-db", "database not found"),
         ("missing-folder", "output folder does not exist"),
@@ -133,3 +134,44 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert "Traceback" not in stderr + stdout
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("remove", "why"),
+    [
+        ("DROP TABLE truth_experiments", "holds no simulator truth (no truth_experiments table"),
+        ("DELETE FROM truth_experiments", "'report-test' was not simulated in"),
+    ],
+)
+def test_with_truth_on_data_without_truth_says_so(
+    reported: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    remove: str,
+    why: str,
+) -> None:
+    """--with-truth where there is none (real data) writes the report without it and
+    says why in one warning, rather than silently ignoring the option."""
+    db, spec = reported
+    copy = tmp_path / "real.duckdb"
+    shutil.copy(db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(remove)
+    out = tmp_path / "r.html"
+    code, _, stderr = looklift(
+        capsys,
+        "report",
+        str(spec),
+        "--db",
+        str(copy),
+        "--out",
+        str(out),
+        "--with-truth",
+        "--no-offline",
+        "--gallery",
+        "0",
+    )
+    assert code == 0, stderr
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("looklift: warning: --with-truth: ") and why in line
+    assert json.loads(out.with_suffix(".json").read_text())["simulator_truth"] is None

@@ -144,7 +144,75 @@ def test_a_database_without_neighbors_or_missing(
     spec = tmp_path / "s.yaml"
     shutil.copy(EXAMPLES / "similar-looks.yaml", spec)
     code, _, err = run(capsys, "validate", str(spec), "--db", str(empty))
+    assert code == 2 and "is not a looklift database" in err
+    con = duckdb.connect(str(empty))
+    con.execute("CREATE TABLE users (user_id VARCHAR)")  # looklift's, but no neighbors
+    con.close()
+    code, _, err = run(capsys, "validate", str(spec), "--db", str(empty))
     assert code == 2 and "has no neighbors table" in err
     code, _, err = run(capsys, "validate", str(spec), "--db", str(tmp_path / "none.duckdb"))
     assert code == 2 and "database not found" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.duckdb", "s.yaml"]
+
+
+def test_with_db_what_has_no_rows_is_a_warning(
+    world_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt event type or users column, and a sum over values that are all null,
+    pass validation (the data may come later) but are each named, with the closest
+    existing name, on stderr and in the JSON."""
+    import datetime as dt
+
+    from abtest.store import Store
+    from tests.conftest import write_toy_neighbors
+
+    write_toy_neighbors(world_copy, "cnn-pca")
+    write_toy_neighbors(world_copy, "finetuned")
+    with Store(world_copy) as store:
+        user = store.fetch_one("SELECT min(user_id) FROM users")[0]  # type: ignore[index]
+        store.ingest(
+            "events",
+            pl.DataFrame(
+                {
+                    "event_id": ["e1", "e2", "e3"],
+                    "ts": [dt.datetime(2026, 3, 3)] * 3,
+                    "user_id": [user] * 3,
+                    "event_type": ["impression", "tap", "purchase"],
+                    "value": [None, None, None],
+                },
+                schema_overrides={"value": pl.Float64},
+            ),
+        )
+    text = (EXAMPLES / "similar-looks.yaml").read_text()
+    spec = tmp_path / "typos.yaml"
+    spec.write_text(
+        text.replace("numerator: {event: purchase}\n", "numerator: {event: purchse}\n").replace(
+            "platform: {$in:", "platfrom: {$in:"
+        )
+    )
+    code, out, err = run(capsys, "validate", str(spec), "--db", str(world_copy))
+    assert code == 0, err
+    assert "1 valid experiment spec, 3 warnings" in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("looklift: warning: ") for line in lines)
+    assert (
+        "metric_definitions.purchase_conversion.numerator.event: no 'purchse' events in "
+        f"{world_copy} (did you mean 'purchase'?)" in err
+    )
+    assert "targeting.platfrom: the users table" in err and "(did you mean 'platform'?)" in err
+    assert "revenue_per_user.numerator.aggregate: every 'purchase' event" in err
+
+    code, out, err = run(capsys, "validate", str(spec), "--db", str(world_copy), "--format", "json")
+    assert code == 0 and len(err.strip().splitlines()) == 3
+    (result,) = json.loads(out)
+    assert [w["path"] for w in result["warnings"]] == [
+        "metric_definitions.purchase_conversion.numerator.event",
+        "metric_definitions.revenue_per_user.numerator.aggregate",
+        "targeting.platfrom",
+    ]
+
+    # the examples themselves read only what the data has: no warning
+    code, out, err = run(
+        capsys, "validate", str(EXAMPLES / "three-arms.yaml"), "--db", str(world_copy)
+    )
+    assert code == 0 and err == "", err
