@@ -85,7 +85,8 @@ def run_offline_eval(
         raise OfflineEvalError(f"--encoders takes two encoders, A,B (got {len(encoders)})")
     if not store.has_table("interactions") or not store.count("interactions"):
         raise OfflineEvalError(
-            f"{store.path} has no interaction logs; simulate some with 'looklift history'"
+            f"{store.path} has no interaction logs; bring yours with 'looklift ingest "
+            "interactions FILE' or simulate some with 'looklift history'"
         )
     a, b = encoders
     policies = _policies(store)

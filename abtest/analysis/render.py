@@ -180,11 +180,7 @@ def rich_summary(result: AnalysisResult) -> Any:
         cells: list[Any] = [row[key] for _, key, _ in columns[:-1]]
         style = "bold red" if c.guardrail_breached else _VERDICT_STYLE.get(c.verdict, "")
         table.add_row(*cells, Text(row["verdict"], style=style))
-    notes = [
-        Text(f"note: {c.metric}/{c.variant}: {c.comparison.message}", style="dim")
-        for c in result.comparisons
-        if c.comparison.message
-    ]
+    notes = [Text(f"note: {where}: {message}", style="dim") for where, message in _notes(result)]
     guards = [
         Text(
             f"guardrail {c.metric}/{c.variant}: one-sided p = {_p(c.p_worse)} that it got worse "
@@ -197,6 +193,15 @@ def rich_summary(result: AnalysisResult) -> Any:
     ]
     warnings = [Text(f"warning: {w}", style="yellow") for w in result.health.warnings]
     return Group(head, health, table, *guards, *warnings, *notes)
+
+
+def _notes(result: AnalysisResult) -> list[tuple[str, str]]:
+    """The comparisons' notes, each said once with the metric/variant pairs it is about."""
+    grouped: dict[str, list[str]] = {}
+    for c in result.comparisons:
+        if c.comparison.message:
+            grouped.setdefault(c.comparison.message, []).append(f"{c.metric}/{c.variant}")
+    return [(", ".join(where), message) for message, where in grouped.items()]
 
 
 def html_table(result: AnalysisResult) -> str:
@@ -216,3 +221,48 @@ def html_table(result: AnalysisResult) -> str:
     srm = result.health.srm
     foot = f"<p>SRM p = {srm.p_value:.3g}{' — sample ratio mismatch' if srm.flagged else ''}</p>"
     return f"{head}<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>{foot}"
+
+
+def segment_summary(result: AnalysisResult, metric: str | None = None) -> Any:
+    """The per-segment lifts of one metric (the primary by default), for the terminal.
+
+    Segments are for exploring: their p-values are not adjusted, as the title says.
+    """
+    if not result.segments:
+        return Text("")
+    metric = metric or next(m.name for m in result.metrics if m.group == "primary")
+    info = result.metric(metric)
+    level = _level(1.0 - result.alpha)
+    kind = "confidence sequence" if result.test == "sequential" else "CI"
+    table = Table(
+        title=f"{metric} by segment (exploratory: p not adjusted)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for name, justify in (
+        ("segment", "left"),
+        ("value", "left"),
+        ("variant", "left"),
+        ("users", "right"),
+        ("control", "right"),
+        ("treatment", "right"),
+        ("lift", "right"),
+        (f"{level} {kind}", "right"),
+        ("p", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for s in result.segments:
+        if s.metric != metric:
+            continue
+        table.add_row(
+            s.segment,
+            s.value,
+            s.variant,
+            f"{s.control_users:,} / {s.treatment_users:,}",
+            format_value(info, s.control_value),
+            format_value(info, s.treatment_value),
+            f"{s.lift:+.1%}" if math.isfinite(s.lift) else "—",
+            _interval(s.lift_low, s.lift_high, True),
+            _p(s.p_value),
+        )
+    return table

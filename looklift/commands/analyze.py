@@ -72,7 +72,11 @@ def analyze(
     if format is OutputFormat.json:
         print_json(result.to_dict())
     else:
+        from abtest.analysis.render import segment_summary
+
         out.print(result)
+        if seg:  # segments asked for by name are shown; the default ones are in the report
+            out.print(segment_summary(result))
 
 
 def power(

@@ -56,6 +56,14 @@ def report(
         dt.datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="Report on the data up to the end of this day."),
     ] = None,
+    segments: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLUMN,...",
+            help="Comma-separated users columns to break down by, your own included "
+            "(default: platform,country,is_new).",
+        ),
+    ] = None,
     gallery: Annotated[
         int, typer.Option(help="Items in the recommendation gallery (0: no gallery).")
     ] = 8,
@@ -92,6 +100,7 @@ def report(
             file.read_text(encoding="utf-8"),
             spec_name=file.name,
             as_of=as_of,
+            segments=[x.strip() for x in segments.split(",") if x.strip()] if segments else None,
             gallery_items=gallery,
             seed=seed,
             compute_offline=offline,
@@ -137,6 +146,7 @@ def build_report_inputs(
     spec_name: str = "experiment.yaml",
     result: AnalysisResult | None = None,
     as_of: dt.date | dt.datetime | None = None,
+    segments: Sequence[str] | None = None,
     offline: OfflineSection | None = None,
     compute_offline: bool = True,
     gallery_items: int = 8,
@@ -145,7 +155,8 @@ def build_report_inputs(
 ) -> ReportInputs:
     """Everything the report of ``spec`` shows, read from ``store``.
 
-    ``result`` is analysed here when not given. ``offline`` is used as given;
+    ``result`` is analysed here when not given (broken down by ``segments``, users
+    columns; default platform, country, is_new). ``offline`` is used as given;
     otherwise, with ``compute_offline``, the variants' encoders are evaluated on
     the store's historical logs (:func:`offline_section`; skipped when there are
     none). ``gallery_items`` = 0 leaves the gallery out. ``truth`` adds the
@@ -155,7 +166,7 @@ def build_report_inputs(
     from reports import ReportInputs, build_gallery
 
     if result is None:
-        result = analyze(store, spec, as_of=as_of)
+        result = analyze(store, spec, as_of=as_of, segments=segments)
     variants = variant_infos(spec)
     if offline is None and compute_offline:
         offline = offline_section(store, spec)

@@ -332,6 +332,31 @@ def test_a_teams_attribute_is_a_segment_of_the_analysis(
         ("app_version", "5.2.0"),
         ("app_version", "5.3.1"),
     }
+    # in the terminal, and in the report, where an analyst reads it
+    code, stdout, err = run(
+        capsys, "analyze", str(DEMO), "--db", str(db), "--segments", "app_version"
+    )
+    assert code == 0, err
+    assert "by segment (exploratory: p not adjusted)" in stdout
+    assert sum("app_version" in line and "5.2.0" in line for line in stdout.splitlines()) == 1
+    html = tmp_path / "report.html"
+    code, _, err = run(
+        capsys,
+        "report",
+        str(DEMO),
+        "--db",
+        str(db),
+        "--segments",
+        "app_version",
+        "--out",
+        str(html),
+        "--gallery",
+        "0",
+    )
+    assert code == 0, err
+    page = html.read_text(encoding="utf-8")
+    section = page[page.index('id="segments"') :]
+    assert "app_version" in section and "5.3.1" in section
 
 
 def test_an_attribute_added_to_a_worlds_users_is_targeted_by_the_simulator(
