@@ -28,7 +28,8 @@ def test_demo_runs_the_journey_and_reuses_it(
         "report",
     ):
         assert f"✓ {stage}" in first.err
-    assert "tap_through_rate" in first.out and "CI covers truth" in first.out
+    assert "tap_through_rate" in first.out and "simulator's true lift" in first.out
+    assert "95% CI" in first.out and "covers" in first.out
     report = out / "report.html"
     assert f"report: {report.resolve()}" in first.out
     data = json.loads(report.with_suffix(".json").read_text())
