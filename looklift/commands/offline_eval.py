@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
-from reports.format import level as fmt_level
 
 
 def register(app: typer.Typer) -> None:
@@ -80,6 +79,7 @@ def offline_eval(
 ) -> None:
     from abtest.store import Store
     from looklift.offline import run_offline_eval
+    from reports.format import level as fmt_level
 
     ks = _ks(k)
     names = [e.strip() for e in encoders.split(",") if e.strip()]
