@@ -35,12 +35,12 @@ _BUILTIN: dict[str, str] = {
     "finetuned": "encoders.finetuned:FinetunedEncoder",
 }
 _registered: dict[str, Factory] = {}
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # matched in full: "x\n" is no name
 
 
 def check_name(name: str, what: str = "encoder name") -> str:
     """Names are lowercase letters, digits, '.', '_' and '-' (they become folder names)."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise EncoderError(
             f"invalid {what} {name!r}: use lowercase letters, digits, '.', '_' and '-' "
             "(at most 64 characters, starting with a letter or digit)"

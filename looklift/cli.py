@@ -140,7 +140,11 @@ for _info in app.registered_commands:  # readable --help for every verb that set
 
 
 def _fail(message: str, code: int = 2) -> int:
-    err.print(f"[bold red]looklift: error:[/] {message}", highlight=False)
+    """Print ``message`` as one error line; it is text, never rich markup (a spec's
+    field ``[/]`` or ``[red]`` must print as written, not fail or repaint the line)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]looklift: error:[/] {escape(message)}", highlight=False)
     return code
 
 

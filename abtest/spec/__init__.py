@@ -12,7 +12,12 @@ the file, the line, the field path and what is wrong, for instance::
     similar-looks.yaml:31: variants: weights sum to 0.9, they must sum to 1
 
 Names that later appear in SQL (variants, metrics, event types) must be plain
-lowercase identifiers, so that they can never be code.
+lowercase identifiers, matched in full (``"treatment\\n"`` is not one), so that
+they can never be code; every problem prints on one line, with the names it
+quotes escaped. A hostile file is refused before it can exhaust memory or the
+stack (alias expansion, nesting, size and integer limits: see
+:mod:`~abtest.spec.loading`), and numbers and dates are bounded (``k`` at most
+:data:`~abtest.spec.models.MAX_K`, schedules within 2000-2099).
 
 Modules: :mod:`~abtest.spec.models` (the pydantic models),
 :mod:`~abtest.spec.checks` (rules across fields and files),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from abtest.conditions import check_condition
-from abtest.spec.errors import SpecProblem
-from abtest.spec.models import WEIGHT_TOLERANCE, ExperimentSpec
+from abtest.spec.errors import SpecProblem, shown
+from abtest.spec.models import IDENTIFIER_RE, WEIGHT_TOLERANCE, ExperimentSpec
 
 PathT = tuple[str | int, ...]
 """A field path: mapping keys and list indices, e.g. ``("variants", 1, "weight")``."""
@@ -22,6 +22,15 @@ PathT = tuple[str | int, ...]
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _names(names: Iterable[Any]) -> str:
+    """Names from the file for a message: plain identifiers as they are, anything else
+    quoted (``repr``), so that a name holding SQL, commas or a newline cannot pass for
+    several names or break the line."""
+    return ", ".join(
+        n if isinstance(n, str) and IDENTIFIER_RE.fullmatch(n) else shown(n) for n in names
+    )
 
 
 def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
@@ -48,11 +57,11 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
     weights = [v.get("weight") for v in variants]
     given = [w is not None for w in weights]
     if any(given) and not all(given):
-        missing = [str(v.get("name")) for v, g in zip(variants, given, strict=True) if not g]
+        missing = [v.get("name") for v, g in zip(variants, given, strict=True) if not g]
         out.append(
             (
                 ("variants",),
-                f"give a weight for every variant or for none (missing: {', '.join(missing)})",
+                f"give a weight for every variant or for none (missing: {_names(missing)})",
             )
         )
     elif weights and all(_is_number(w) for w in weights):
@@ -75,7 +84,7 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
                 out.append(
                     (
                         ("forced", str(unit_id)),
-                        f"unknown variant {variant!r}; variants are {', '.join(map(str, names))}",
+                        f"unknown variant {shown(variant)}; variants are {_names(names)}",
                     )
                 )
 
@@ -98,8 +107,10 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
                     continue
                 path: PathT = ("metrics", group, i)
                 if name not in definitions:
-                    known = ", ".join(map(str, definitions)) or "none defined"
-                    out.append((path, f"unknown metric {name!r}; metric_definitions has: {known}"))
+                    known = _names(definitions) or "none defined"
+                    out.append(
+                        (path, f"unknown metric {shown(name)}; metric_definitions has: {known}")
+                    )
                     continue
                 if name in placed:
                     out.append((path, f"metric {name!r} is already listed in {placed[name]}"))
@@ -155,7 +166,7 @@ def encoder_problems(
 ) -> list[tuple[PathT, str]]:
     """Variants whose encoder is not among ``known_encoders`` (a spec or its raw data)."""
     known = sorted(set(known_encoders))
-    shown = ", ".join(known) if known else "none"
+    listed = ", ".join(known) if known else "none"
     if isinstance(spec, ExperimentSpec):
         encoders: list[Any] = [v.encoder for v in spec.variants]
     else:
@@ -165,7 +176,7 @@ def encoder_problems(
             for v in (raw if isinstance(raw, list) else [])
         ]
     return [
-        (("variants", i, "encoder"), f"unknown encoder {e!r}; known encoders: {shown}")
+        (("variants", i, "encoder"), f"unknown encoder {e!r}; known encoders: {listed}")
         for i, e in enumerate(encoders)
         if isinstance(e, str) and e not in known
     ]

@@ -7,6 +7,7 @@ relate several fields are in :mod:`abtest.spec.checks`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -22,46 +23,63 @@ from pydantic import (
     model_validator,
 )
 
+from abtest.spec.errors import shown
+
 # --------------------------------------------------------------------------- names
-IDENTIFIER_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Names are matched in full (``fullmatch``, and ``\A``/``\Z`` rather than ``^``/``$``,
+# which also match before a final newline): "treatment\n" is not a name.
+IDENTIFIER_RE = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 """Variant, metric and event-type names: they are used in SQL, so nothing else is allowed."""
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+KEY_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}\Z")
 """Experiment keys and namespace names (GrowthBook keys such as ``my-test`` fit)."""
-ENCODER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
-ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+ENCODER_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}\Z")
+ATTRIBUTE_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 WEIGHT_TOLERANCE = 1e-6
+
+# --------------------------------------------------------------------------- bounds
+MAX_K = 100
+"""Most items a variant's module may show (``params.k``). A "similar looks" module shows a
+row or a carousel, tens of items at most; the simulator and serving read ``k`` neighbours
+of every item, so an absurd ``k`` would only exhaust memory."""
+EARLIEST = dt.datetime(2000, 1, 1)
+LATEST = dt.datetime(2100, 1, 1)
+"""Schedules lie in ``[EARLIEST, LATEST)`` (UTC): far from both ends of Python's calendar,
+so that a CUPED pre-period or a time-zone conversion never overflows it (``0001-01-01``
+or ``9999-12-31`` would)."""
+MAX_SEQUENTIAL_TUNING = 1e10
+"""``sequential_tuning`` is a sample size: from 1 unit to more units than people on Earth."""
 
 
 def _identifier(value: str) -> str:
-    if not IDENTIFIER_RE.match(value):
+    if not IDENTIFIER_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a safe identifier: use lowercase letters, digits and "
+            f"{shown(value)} is not a safe identifier: use lowercase letters, digits and "
             "underscores, starting with a letter (e.g. tap_through_rate); names are used in SQL"
         )
     return value
 
 
 def _key(value: str) -> str:
-    if not KEY_RE.match(value):
+    if not KEY_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid key: use letters, digits, '_', '-' and '.', "
+            f"{shown(value)} is not a valid key: use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit"
         )
     return value
 
 
 def _encoder_name(value: str) -> str:
-    if not ENCODER_RE.match(value):
+    if not ENCODER_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid encoder name: use letters, digits, '_', '-' and '.'"
+            f"{shown(value)} is not a valid encoder name: use letters, digits, '_', '-' and '.'"
         )
     return value
 
 
 def _attribute(value: str) -> str:
-    if not ATTRIBUTE_RE.match(value):
+    if not ATTRIBUTE_RE.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid attribute name: use letters, digits and '_', "
+            f"{shown(value)} is not a valid attribute name: use letters, digits and '_', "
             "starting with a letter or '_'"
         )
     return value
@@ -74,12 +92,21 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _not_bool(value: Any) -> Any:
+    """YAML reads ``true``, ``yes`` and ``on`` as booleans; pydantic would take them as 1."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number is needed, got the boolean {str(value).lower()}")
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
 Key = Annotated[str, AfterValidator(_key)]
 EncoderName = Annotated[str, AfterValidator(_encoder_name)]
 AttributeName = Annotated[str, AfterValidator(_attribute)]
 Text = Annotated[str, BeforeValidator(_text)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Number = BeforeValidator(_not_bool)  # in a number's Annotated: refuses booleans
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), Number]
+HashVersion = Annotated[Literal[1, 2], Number]
 ParamValue = str | bool | int | float
 
 
@@ -97,15 +124,21 @@ class Variant(_Model):
     encoder: EncoderName | None = None
     """The encoder whose ``neighbors`` the "similar looks" module serves."""
     params: dict[Identifier, ParamValue] = Field(default_factory=dict)
-    """Serving parameters, such as ``k`` (how many neighbours to show)."""
+    """Serving parameters, such as ``k`` (how many neighbours to show, 1 to :data:`MAX_K`)."""
     description: str = ""
 
     @field_validator("params")
     @classmethod
-    def _k_is_positive(cls, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+    def _sane_params(cls, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
         k = params.get("k")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K):
+            raise ValueError(
+                f"k must be a positive integer of at most {MAX_K} (how many items the module "
+                f"shows), got {shown(k)}"
+            )
+        for name, value in params.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {shown(value)}")
         return params
 
 
@@ -142,9 +175,9 @@ class Holdout(_Model):
     experiment of a namespace. Smaller fractions are subsets of larger ones.
     """
 
-    fraction: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+    fraction: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False), Number]
     seed: Text | None = None
-    hash_version: Literal[1, 2] = 2
+    hash_version: HashVersion = 2
 
 
 class EventValue(_Model):
@@ -163,8 +196,8 @@ class EventValue(_Model):
 class Winsorization(_Model):
     """Cap each unit's metric value at a fixed ``upper`` value or at a percentile."""
 
-    upper: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    percentile: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
+    upper: Annotated[float, Field(allow_inf_nan=False), Number] | None = None
+    percentile: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False), Number] | None = None
     """A fraction: 0.99 caps at the 99th percentile of the pooled per-unit values."""
 
     @model_validator(mode="after")
@@ -244,12 +277,14 @@ class MetricGroups(_Model):
 class AnalysisSettings(_Model):
     """How results are computed."""
 
-    alpha: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
+    alpha: Annotated[float, Field(gt=0.0, le=0.5, allow_inf_nan=False), Number] = 0.05
     test: Literal["fixed_horizon", "sequential"] = "fixed_horizon"
-    sequential_tuning: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 5000.0
+    sequential_tuning: Annotated[
+        float, Field(ge=1.0, le=MAX_SEQUENTIAL_TUNING, allow_inf_nan=False), Number
+    ] = 5000.0
     """Tuning parameter of the sequential (mixture SPRT) test, as in GrowthBook:
     the sample size at which its confidence intervals are tightest."""
-    cuped_pre_period_days: Annotated[int, Field(ge=0, le=365)] = 0
+    cuped_pre_period_days: Annotated[int, Field(ge=0, le=365), Number] = 0
     """Days before the start whose data adjusts for pre-experiment behaviour (0: no CUPED)."""
     correction: Literal["holm", "bh", "none"] = "holm"
     """Multiple-testing correction across metrics and variants."""
@@ -265,17 +300,42 @@ class AnalysisSettings(_Model):
         return self.test == "sequential"
 
 
-def _naive_utc(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+def _not_a_number(value: Any) -> Any:
+    """A number is not a date: pydantic would read ``20260302`` as seconds since 1970."""
+    if isinstance(value, int | float):
+        raise ValueError(
+            f"write a date as YYYY-MM-DD or a time as YYYY-MM-DDTHH:MM:SSZ, got {shown(value)}"
+        )
     return value
 
 
-class Schedule(_Model):
-    """When the experiment runs: ``[start, end)``; dates mean midnight UTC."""
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    """The time in UTC without a zone, within ``[EARLIEST, LATEST)``."""
+    utc = value
+    if value.tzinfo is not None:
+        try:
+            utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            utc = dt.datetime.min if value.year < EARLIEST.year else dt.datetime.max
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(
+            f"must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC), "
+            f"got {value.isoformat()}"
+        )
+    return utc
 
-    start: Annotated[dt.datetime, AfterValidator(_naive_utc)]
-    end: Annotated[dt.datetime, AfterValidator(_naive_utc)]
+
+When = Annotated[dt.datetime, BeforeValidator(_not_a_number), AfterValidator(_naive_utc)]
+
+
+class Schedule(_Model):
+    """When the experiment runs: ``[start, end)``; dates mean midnight UTC.
+
+    Both lie from 2000-01-01 to before 2100-01-01 (:data:`EARLIEST`, :data:`LATEST`).
+    """
+
+    start: When
+    end: When
 
     @model_validator(mode="after")
     def _end_after_start(self) -> Schedule:
@@ -300,7 +360,7 @@ class ExperimentSpec(_Model):
     """The attribute that is hashed: every unit with the same value gets the same variant."""
     seed: Text | None = None
     """Hash seed; defaults to the key. Changing it reshuffles every unit."""
-    hash_version: Literal[1, 2] = 2
+    hash_version: HashVersion = 2
     coverage: Fraction = 1.0
     """Share of eligible units in the experiment; lowering it only drops units."""
     namespace: Namespace | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -326,3 +327,233 @@ def test_parse_spec_accepts_a_mapping_directly() -> None:
     assert isinstance(spec, ExperimentSpec) and spec.source == "inline"
     with pytest.raises(SpecError, match="inline: variants"):
         parse_spec(changed(variants__1__weight=0.9), source="inline")
+
+
+# --------------------------------------------------------------------------- hostile YAML
+def _bomb(levels: int) -> str:
+    """A "billion laughs": each level is a list of 9 aliases to the level before."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in itertools.pairwise("abcdefghij"[:levels]):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_that_expand_past_the_limit_are_refused_at_the_alias(tmp_path: Path) -> None:
+    """Six levels expand to 9^6 (half a million) nodes from 300 bytes; the nine levels of
+    the classic bomb to 10^9. Each alias adds its anchor's expanded size to a running count,
+    so the document is refused while composing, before anything is constructed."""
+    for levels in (6, 9):
+        found = problems_of(tmp_path, _bomb(levels))
+        assert len(found) == 1 and "aliases expand to more than 10,000 nodes" in found[0], found
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "spec.yaml")
+    assert info.value.problems[0].line == 5  # the level whose aliases pass the limit
+
+
+def test_aliases_within_the_limit_and_merge_keys_still_work(tmp_path: Path) -> None:
+    text = yaml.safe_dump(changed(metric_definitions=...), sort_keys=False) + (
+        "metric_definitions:\n"
+        "  ctr: &ratio {kind: ratio, numerator: {event: tap}, denominator: {event: impression}}\n"
+        "  imps:\n"
+        "    <<: *ratio\n"
+        "    kind: mean\n"
+        "    denominator: null\n"
+        "    numerator: impression\n"
+        "    direction: higher_is_better\n"
+    )
+    spec = load_spec(write(tmp_path, text))
+    assert spec.metric("ctr").kind == "ratio" and spec.metric("imps").kind == "mean"
+
+
+@pytest.mark.parametrize("text", ["key: &a [*a]\n", "key: x\nvariants: &v [{name: a, more: *v}]\n"])
+def test_recursive_aliases_are_refused(tmp_path: Path, text: str) -> None:
+    found = problems_of(tmp_path, text)
+    assert len(found) == 1 and "refers to a node that contains it" in found[0], found
+
+
+def test_deep_nesting_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = yaml.safe_dump(BASE, sort_keys=False) + "targeting: " + "[" * 5000 + "]" * 5000 + "\n"
+    found = problems_of(tmp_path, text)
+    assert len(found) == 1 and "nested deeper than 50 levels" in found[0], found
+    assert found[0].startswith("targeting[0][0]")
+
+
+def test_an_impossible_date_is_a_problem_of_its_field(tmp_path: Path) -> None:
+    text = yaml.safe_dump(changed(schedule=...), sort_keys=False) + (
+        "schedule:\n  start: 2026-04-01\n  end: 2026-04-31\n"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    (problem,) = info.value.problems
+    assert problem.path == "schedule.end" and problem.line == text.count("\n")
+    assert (
+        problem.message == "'2026-04-31' is not a valid date or time: day is out of range for month"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "literal"),
+    [("hash_version", "9" * 5000), ("seed", "1_" * 3000 + "1"), ("coverage", "0x" + "f" * 200)],
+)
+def test_an_integer_of_thousands_of_digits_is_a_problem_of_its_field(
+    tmp_path: Path, field: str, literal: str
+) -> None:
+    data = {k: v for k, v in BASE.items() if k != field}
+    text = yaml.safe_dump(data, sort_keys=False) + f"{field}: {literal}\n"
+    found = problems_of(tmp_path, text)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{field}: a ") and "-digit integer is too long" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("literal", "problem"),
+    [
+        ("!!int two", "'two' is not a valid integer"),
+        ('!!int ""', "'' is not a valid integer"),
+        ("!!float half", "'half' is not a valid number"),
+        ("!!bool maybe", "'maybe' is not a valid boolean"),
+        ("!!timestamp soon", "'soon' is not a valid date or time"),
+    ],
+)
+def test_explicitly_tagged_scalars_that_are_not_their_type(
+    tmp_path: Path, literal: str, problem: str
+) -> None:
+    """PyYAML's constructors raise ValueError, IndexError, KeyError or AttributeError on
+    ``!!int two`` and the like; each is a problem of its field instead."""
+    data = {k: v for k, v in BASE.items() if k != "seed"}
+    found = problems_of(tmp_path, yaml.safe_dump(data, sort_keys=False) + f"seed: {literal}\n")
+    assert found == [f"seed: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("updates", "path", "fragment"),
+    [
+        ({"variants__0__params": {"k": 10**29}}, "variants[0].params", "at most 100"),
+        ({"variants__0__params": {"k": 101}}, "variants[0].params", "k must be a positive"),
+        ({"variants__0__params": {"k": 3, "boost": float("inf")}}, "variants[0].params", "finite"),
+        ({"variants__0__weight": True}, "variants[0].weight", "got the boolean true"),
+        ({"coverage": True}, "coverage", "a number is needed"),
+        ({"hash_version": True}, "hash_version", "a number is needed"),
+        ({"namespace__range": [False, True]}, "namespace.range[0]", "a number is needed"),
+        ({"holdout": {"fraction": True}}, "holdout.fraction", "a number is needed"),
+        ({"analysis": {"alpha": float("nan")}}, "analysis.alpha", "finite"),
+        (
+            {"analysis": {"cuped_pre_period_days": True}},
+            "analysis.cuped_pre_period_days",
+            "boolean",
+        ),
+        (
+            {"analysis": {"test": "sequential", "sequential_tuning": 1e-300}},
+            "analysis.sequential_tuning",
+            "greater than or equal to 1",
+        ),
+        (
+            {"analysis": {"test": "sequential", "sequential_tuning": 1e300}},
+            "analysis.sequential_tuning",
+            "less than or equal to 10000000000",
+        ),
+        (
+            {"metric_definitions__ctr__winsorize": {"percentile": float("nan")}},
+            "metric_definitions.ctr.winsorize.percentile",
+            "finite",
+        ),
+        (
+            {"metric_definitions__ctr__winsorize": {"upper": True}},
+            "metric_definitions.ctr.winsorize.upper",
+            "boolean",
+        ),
+        ({"schedule__start": 20260302}, "schedule.start", "write a date as YYYY-MM-DD"),
+        ({"schedule__start": dt.date(1, 1, 1)}, "schedule.start", "from 2000-01-01 to before"),
+        ({"schedule__end": dt.date(9999, 12, 31)}, "schedule.end", "to before 2100-01-01"),
+        (
+            {"schedule__start": "0001-01-01T00:00:00+01:00"},  # before year 1 in UTC
+            "schedule.start",
+            "from 2000-01-01",
+        ),
+        (
+            {"schedule__end": "9999-12-31T23:00:00-05:00"},  # after year 9999 in UTC
+            "schedule.end",
+            "to before 2100-01-01",
+        ),
+    ],
+)
+def test_numbers_and_dates_are_bounded(
+    tmp_path: Path, updates: dict, path: str, fragment: str
+) -> None:
+    """Every numeric and date field refuses what would crash or silently mislead a verb:
+    a k no module shows (the simulator allocated k columns per item), booleans taken as 1
+    (``weight: yes``), a date written as a number (read as seconds since 1970), and dates
+    whose pre-period or time zone would overflow Python's calendar."""
+    found = problems_of(tmp_path, changed(**updates))
+    assert any(p.startswith(path + ":") and fragment in p for p in found), found
+
+
+def test_k_up_to_the_bound_and_dates_inside_it_are_valid(tmp_path: Path) -> None:
+    spec = load_spec(
+        write(
+            tmp_path,
+            changed(
+                variants__0__params={"k": 100},
+                schedule={"start": "2000-01-01T00:00:00Z", "end": "2099-12-31T23:59:59+00:00"},
+            ),
+        )
+    )
+    assert spec.variants[0].params["k"] == 100 and spec.schedule is not None
+    assert spec.schedule.start == dt.datetime(2000, 1, 1)
+
+
+# --------------------------------------------------------------------------- names
+@pytest.mark.parametrize(
+    ("updates", "path"),
+    [
+        ({"key": "similar-looks\n"}, "key"),
+        ({"variants__1__name": "treatment\n"}, "variants[1].name"),
+        ({"variants__0__encoder": "cnn-pca\n"}, "variants[0].encoder"),
+        ({"unit": "user_id\n"}, "unit"),
+        ({"namespace__name": "module\n"}, "namespace.name"),
+        ({"metric_definitions__ctr__numerator": {"event": "tap\n"}}, "metric_definitions.ctr"),
+        ({"metrics": {"primary": ["ctr\n"]}}, "metrics.primary[0]"),
+        ({"forced": {"qa-1": "control\n"}}, "forced.qa-1"),
+        ({"saved_groups": {"vip\n": ["u1"]}}, "saved_groups"),
+    ],
+)
+def test_names_ending_in_a_newline_are_refused_on_one_line(
+    tmp_path: Path, updates: dict, path: str
+) -> None:
+    """``re.match`` with ``$`` accepts "treatment\\n" (``$`` matches before a final
+    newline); names are matched in full, and the message quotes the name escaped."""
+    path_ = write(tmp_path, changed(**updates))
+    with pytest.raises(SpecError) as info:
+        load_spec(path_)
+    message = str(info.value)
+    assert "\n" not in message and "\\n'" in message, message
+    assert any(p.path.startswith(path) for p in info.value.problems), message
+
+
+def test_every_problem_is_one_line_whatever_the_names_it_quotes(tmp_path: Path) -> None:
+    """Field names, unit ids and variant names come from the file: newlines, carriage
+    returns, Unicode line separators and terminal escapes in them are escaped."""
+    text = yaml.safe_dump(BASE, sort_keys=False) + (
+        '"evil\\nfield\\u2028": 1\n'
+        'forced: {"qa\\r1": "nope\\n", "qa-2": "\\e[31mred"}\n'
+        'tags: "\\x85"\n'
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and message.isprintable(), message
+    assert "evil\\nfield\\u2028: unknown field" in message
+    assert "forced.qa\\r1" in message and "\\x1b[31mred" in message
+
+
+def test_control_characters_and_oversized_files_are_one_line_problems(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, "key: x\x00\n")
+    assert found == [
+        ": character '\\x00' is not allowed in YAML (special characters are not allowed)"
+    ]
+    big = tmp_path / "big.yaml"
+    big.write_text("key: x\ndescription: " + "x" * (5 * 1024 * 1024) + "\n")
+    with pytest.raises(SpecError, match="larger than 4 MiB"):
+        load_spec(big)

@@ -111,6 +111,9 @@ def test_register_in_code() -> None:
 def test_names_must_be_safe_folder_names() -> None:
     with pytest.raises(EncoderError, match="invalid encoder name"):
         registry.register("../escape", object)  # type: ignore[arg-type]
+    # matched in full: ``$`` alone would let a final newline into a folder name
+    with pytest.raises(EncoderError, match=r"invalid encoder name 'cnn-pca\\n'"):
+        registry.check_name("cnn-pca\n")
 
 
 def test_a_plugin_registers_through_the_entry_point(plugin: Path, world: Path) -> None:

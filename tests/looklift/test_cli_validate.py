@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -216,3 +217,75 @@ def test_with_db_what_has_no_rows_is_a_warning(
         capsys, "validate", str(EXAMPLES / "three-arms.yaml"), "--db", str(world_copy)
     )
     assert code == 0 and err == "", err
+
+
+BOMB = 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in itertools.pairwise("abcdef")
+)
+"""Six levels of a "billion laughs": 9^6 nodes once expanded, from 330 bytes."""
+
+
+def _example_with(old: str, new: str) -> str:
+    text = (EXAMPLES / "similar-looks.yaml").read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        pytest.param(
+            _example_with("end: 2026-03-16", "end: 2026-04-31"),
+            ":172: schedule.end: '2026-04-31' is not a valid date or time: day is out of range",
+            id="impossible-date",
+        ),
+        pytest.param(
+            _example_with("hash_version: 2", "hash_version: " + "9" * 5000),
+            ":46: hash_version: a 5,000-digit integer is too long",
+            id="5000-digit-integer",
+        ),
+        pytest.param(
+            _example_with("targeting:\n", "targeting:\n  deep: " + "[" * 5000 + "]" * 5000 + "\n"),
+            "nested deeper than 50 levels",
+            id="5000-levels",
+        ),
+        pytest.param(
+            BOMB,
+            ":5: e[0]: aliases expand to more than 10,000 nodes",
+            id="alias-bomb",
+        ),
+        pytest.param(
+            _example_with("      k: 10 ", "      k: 100000000000000000000000000000 "),
+            ":80: variants[0].params: k must be a positive integer of at most 100",
+            id="k-1e29",
+        ),
+        pytest.param(
+            _example_with("key: similar-looks", 'key: "similar-looks\\n"'),
+            ":28: key: 'similar-looks\\n' is not a valid key",
+            id="key-with-newline",
+        ),
+        pytest.param(
+            _example_with("  - name: treatment", '  - name: "treatment\\n"'),
+            "variants[1].name: 'treatment\\n' is not a safe identifier",
+            id="variant-with-newline",
+        ),
+        pytest.param(
+            _example_with("coverage: 1.0", 'coverage: 1.0\n"[/]": 1'),
+            "[/]: unknown field",
+            id="rich-markup-in-a-field",
+        ),
+    ],
+)
+def test_hostile_yaml_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, says: str
+) -> None:
+    """Each of these crashed validate with a traceback (exit 1), exhausted memory, or was
+    accepted; now each is one line naming the file, the field and the problem."""
+    spec = tmp_path / "hostile.yaml"
+    spec.write_text(text)
+    code, out, err = run(capsys, "validate", str(spec))
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"looklift: error: {spec}") and says in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.yaml"]
