@@ -16,7 +16,14 @@ Ingestion is idempotent and atomic:
 Sources may be polars or pandas frames, arrow tables, or files: parquet, CSV
 and JSON lines (``.jsonl`` / ``.ndjson``; ``.json`` may also be one array). A
 path is read literally, even when it contains ``*`` or ``?`` (expanding globs
-is the caller's choice: ``looklift ingest`` does it).
+is the caller's choice: ``looklift ingest`` does it), and must be a regular
+file (a FIFO would make DuckDB wait forever). A CSV file's header names its
+columns and its suffix the delimiter (``.csv`` comma, ``.tsv`` tab; ``"``
+quotes), never guessed, so that a row with too few or too many fields is an
+error naming its line; DuckDB's reason for a read error is kept, in one line
+(:func:`_duckdb_reason`). An empty file is an error that says so. Every stored
+column holds single values: a JSON object or list in a column is refused,
+naming row and column, rather than stored as its text.
 
 **A team's own columns.** ``items``, ``users`` and ``events`` also keep columns
 the data model does not name (a catalog's ``brand``, a user's
@@ -45,6 +52,7 @@ zone.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import difflib
 import os
@@ -196,7 +204,8 @@ class Store:
     ) -> None:
         self.path = Path(path)
         must_exist = read_only or not create
-        if str(path) in {"", ":memory:"} or self.path.is_dir():
+        # Only a regular file: DuckDB opening a FIFO or a device would wait forever.
+        if str(path) in {"", ":memory:"} or (self.path.exists() and not self.path.is_file()):
             raise StoreError(f"database not found: {str(path) or '(empty path)'} is not a file")
         if must_exist and not self.path.exists():
             raise StoreError(
@@ -583,6 +592,11 @@ class _Loader:
         self.con = con
         self.strict = strict
 
+    @property
+    def _rejected(self) -> str:
+        """How a message about a bad value ends: what became of the batch."""
+        return "the batch was rejected and nothing was written" if self.strict else "not read"
+
     def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """The first row of a query, consuming the result (DuckDB wants it finished)."""
         rows = self.con.execute(sql, params or []).fetchall()
@@ -591,13 +605,13 @@ class _Loader:
     def stage(self, batch: Batch, stage: str) -> _Staged:
         """Copy the source into a temporary table with its row number, ``__row``,
         and check its column names against the table's."""
-        name = batch.source_name or _source_name(batch.source)
+        name = printable(batch.source_name or _source_name(batch.source))
         if batch.table not in TABLES:
             raise IngestError(
                 f"unknown table {batch.table!r}; tables are {', '.join(TABLES)}", source=name
             )
         table = TABLES[batch.table]
-        relation_sql, registered, text = _relation_for(batch.source, name)
+        relation_sql, registered, text = _relation_for(self.con, batch.source, name)
         if registered:
             self.con.register(registered, batch.source)
         try:
@@ -606,10 +620,15 @@ class _Loader:
                 f"SELECT *, row_number() OVER () AS __row FROM {relation_sql}"
             )
         except duckdb.Error as exc:
-            raise IngestError(f"{name}: cannot read: {_first_line(exc)}", source=name) from None
+            raise IngestError(f"{name}: {_duckdb_reason(exc)}", source=name) from None
         finally:
             if registered:
                 self.con.unregister(registered)
+        (rows_read,) = self.one(f"SELECT count(*) FROM {stage}") or (0,)
+        from_file = isinstance(batch.source, str | os.PathLike)
+        if not rows_read and from_file and file_kind(batch.source) in {"json", "jsonl"}:
+            # DuckDB reads an empty JSON file as one column named "json": say what it is.
+            raise IngestError(f"{name}: the file is empty (it holds no JSON records)", source=name)
         columns = {
             str(r[0]): str(r[1])
             for r in self.con.execute(f"DESCRIBE {stage}").fetchall()
@@ -617,6 +636,7 @@ class _Loader:
         }
         present = tuple(columns)
         extras = self._check_names(table, columns, name)
+        self._refuse_nested(table, name, stage, columns, extras if from_file else ())
         types = self._asked_types(table, batch.types or {}, name)
         if batch.update and table.name not in UPDATABLE:
             raise IngestError(
@@ -638,10 +658,61 @@ class _Loader:
                         f"ALTER TABLE {stage} ADD COLUMN {quote_ident(c.name)} VARCHAR"
                     )
                     columns[c.name] = "VARCHAR"
-        (rows_read,) = self.one(f"SELECT count(*) FROM {stage}") or (0,)
         return _Staged(
             batch, table, stage, name, columns, extras, text, types, int(rows_read), present, absent
         )
+
+    def _refuse_nested(
+        self, table: Table, name: str, stage: str, columns: dict[str, str], extras: Sequence[str]
+    ) -> None:
+        """Refuse a JSON object or list where the store keeps one value, naming row and column.
+
+        Every column the store keeps holds single values (text, numbers...): a JSON
+        object in ``user_id`` is a mistake in the file, and is refused rather than
+        stored as its text. DuckDB types a JSON column holding strings *and* objects
+        as ``JSON``; once no object or list is found, such a column is turned into
+        plain values (``"u"`` becomes ``u``, ``5`` becomes ``5``). Columns of your own
+        in files are checked in the same way (``extras``; a frame's list
+        column is refused as a whole, see :meth:`_source_type`); ``read_frame``
+        passes them through.
+        """
+        for col, kind in list(columns.items()):
+            fixed = col in table.column_names
+            if not fixed and not (self.strict and col in extras):
+                continue
+            raw = kind.upper()
+            c = quote_ident(col)
+            if raw == "JSON":
+                found = self.one(
+                    f"SELECT __row, json_type({c}), CAST({c} AS VARCHAR) FROM {stage} "
+                    f"WHERE json_type({c}) IN ('OBJECT', 'ARRAY') ORDER BY __row LIMIT 1"
+                )
+            elif _is_nested(raw):
+                found = self.one(
+                    f"SELECT __row, {_sql_string('ARRAY' if raw.endswith(']') else 'OBJECT')}, "
+                    f"CAST(to_json({c}) AS VARCHAR) FROM {stage} WHERE {c} IS NOT NULL "
+                    "ORDER BY __row LIMIT 1"
+                )
+            else:
+                continue
+            if found is not None:
+                row_no, json_kind, value = found
+                expected = _EXPECTED[table.column(col).sql_type] if fixed else "a single value"
+                nested = "list" if json_kind == "ARRAY" else "object"
+                raise IngestError(
+                    f"{name}: row {row_no}, column {col!r}: expected {expected}, not a JSON "
+                    f"{nested} (got {_shown(value)}); {self._rejected}",
+                    source=name,
+                    row=int(row_no),
+                    column=col,
+                    value=value,
+                )
+            if raw == "JSON":
+                self.con.execute(
+                    f"ALTER TABLE {stage} ALTER {c} TYPE VARCHAR "
+                    f"USING json_extract_string({c}, '$')"
+                )
+                columns[col] = "VARCHAR"
 
     def _check_names(self, table: Table, columns: dict[str, str], name: str) -> tuple[str, ...]:
         fixed = {c.lower(): c for c in table.column_names}
@@ -903,10 +974,9 @@ class _Loader:
             f"SELECT CAST({quote_ident(column.name)} AS VARCHAR) FROM {s.stage} WHERE __row = ?",
             [row_no],
         ) or (None,)
-        shown = "empty" if value is None else repr(value)
-        what = "the batch was rejected and nothing was written" if self.strict else "not read"
         raise IngestError(
-            f"{s.name}: row {row_no}, column {column.name!r}: {why} (got {shown}); {what}",
+            f"{s.name}: row {row_no}, column {column.name!r}: {why} (got {_shown(value)}); "
+            f"{self._rejected}",
             source=s.name,
             row=row_no,
             column=column.name,
@@ -966,6 +1036,36 @@ def _use_utc(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("SET TimeZone = 'UTC'")
 
 
+_EXPECTED = {
+    "BIGINT": "an integer",
+    "INTEGER": "an integer",
+    "DOUBLE": "a number",
+    "TIMESTAMP": "a timestamp",
+    "DATE": "a date",
+    "BOOLEAN": "true or false",
+    "VARCHAR": "text",
+}
+"""What a value of each SQL type is called in messages."""
+
+_SHOWN_LIMIT = 80
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a message quotes it: ``empty``, or its repr cut to a few dozen
+    characters (a value may be megabytes long)."""
+    if value is None:
+        return "empty"
+    text = str(value)
+    if len(text) > _SHOWN_LIMIT:
+        return repr(text[:_SHOWN_LIMIT]) + f"… ({len(text):,} characters)"
+    return repr(text)
+
+
+def _is_nested(sql_type: str) -> bool:
+    """Whether a DuckDB type holds several values (a struct, map, union or list)."""
+    return sql_type.startswith(("STRUCT", "MAP", "UNION")) or sql_type.endswith("]")
+
+
 def _problems(c: Column, source: str = "VARCHAR") -> list[tuple[str, str]]:
     """SQL conditions that are true for a bad value of column ``c`` (staged as DuckDB
     type ``source``), with the reason."""
@@ -974,15 +1074,7 @@ def _problems(c: Column, source: str = "VARCHAR") -> list[tuple[str, str]]:
     if c.required:
         out.append((f"{col} IS NULL", "a value is required"))
     typed = _cast(col, c.sql_type, try_=True, source=source)
-    kind = {
-        "BIGINT": "an integer",
-        "INTEGER": "an integer",
-        "DOUBLE": "a number",
-        "TIMESTAMP": "a timestamp",
-        "DATE": "a date",
-        "BOOLEAN": "true or false",
-        "VARCHAR": "text",
-    }[c.sql_type]
+    kind = _EXPECTED[c.sql_type]
     if c.sql_type != "VARCHAR":
         out.append((f"{col} IS NOT NULL AND {typed} IS NULL", f"expected {kind}"))
     if c.sql_type in _INTEGER:
@@ -1028,6 +1120,12 @@ def ensure_writable_folder(folder: Path, error: type[Exception] = StoreError) ->
         raise error(f"cannot write to folder {folder}: {exc.strerror or exc}") from None
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``), so that a message naming a
+    file is always one line."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _source_name(source: Any) -> str:
     if isinstance(source, str | os.PathLike):
         return str(source)
@@ -1055,25 +1153,42 @@ def file_kind(path: str | os.PathLike[str]) -> str | None:
     return FILE_KINDS.get(suffixes[-1]) if suffixes else None
 
 
-def _relation_for(source: Any, name: str) -> tuple[str, str | None, bool]:
+def _relation_for(
+    con: duckdb.DuckDBPyConnection, source: Any, name: str
+) -> tuple[str, str | None, bool]:
     """SQL for reading ``source``, the name it was registered under (if any), and
-    whether its columns are read as text (CSV)."""
+    whether its columns are read as text (CSV).
+
+    A path must be a regular file: DuckDB reading a FIFO would wait for a writer
+    forever. A CSV is read with the columns its header names and the dialect its
+    suffix says (``.csv``: comma, ``.tsv``: tab; ``"`` quotes), not guessed: a
+    row with too few or too many fields is then an error naming its line, where
+    DuckDB's dialect sniffer would read the file as one column.
+    """
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.exists():
             raise IngestError(f"{name}: file not found", source=name)
         if path.is_dir():
             raise IngestError(f"{name}: is a folder, not a file", source=name)
+        if not path.is_file():
+            raise IngestError(
+                f"{name}: is not a regular file (a FIFO, a socket or a device)",
+                source=name,
+            )
         # DuckDB expands * ? [ in paths; a file named so is read literally.
         escaped = _GLOB_CHARS.sub(lambda m: f"[{m.group(0)}]", str(path))
-        literal = "'" + escaped.replace("'", "''") + "'"
+        literal = _sql_string(escaped)
         kind = file_kind(path)
         if kind == "parquet":
             return f"read_parquet({literal})", None, False
         if kind in {"csv", "tsv"}:
-            delim = ", delim='\\t'" if kind == "tsv" else ""
+            delim = "\t" if kind == "tsv" else ","
+            names = _csv_header(con, literal, delim, name)
+            columns = ", ".join(f"{_sql_string(n)}: 'VARCHAR'" for n in names)
             return (
-                f"read_csv({literal}, header=true, all_varchar=true, strict_mode=true{delim})",
+                f"read_csv({literal}, header=true, auto_detect=false, columns={{{columns}}}, "
+                f"delim={_sql_string(delim)}, quote='\"', escape='\"', strict_mode=true)",
                 None,
                 True,
             )
@@ -1090,6 +1205,99 @@ def _relation_for(source: Any, name: str) -> tuple[str, str | None, bool]:
             source=name,
         )
     return "__looklift_src", "__looklift_src", False
+
+
+def _sql_string(text: str) -> str:
+    """``text`` as an SQL string literal (never code)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _csv_header(con: duckdb.DuckDBPyConnection, literal: str, delim: str, name: str) -> list[str]:
+    """The column names of a CSV file's header line (DuckDB reads the line, so that
+    compressed files and a byte-order mark are handled as for the data; Python's csv
+    module splits it, quotes included)."""
+    try:
+        rows = con.execute(
+            f"SELECT * FROM read_csv({literal}, header=false, auto_detect=false, "
+            "columns={'line': 'VARCHAR'}, delim='\x1f', quote='', escape='', "
+            "strict_mode=false) LIMIT 1"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise IngestError(f"{name}: {_duckdb_reason(exc)}", source=name) from None
+    if not rows:
+        raise IngestError(
+            f"{name}: the file is empty; a CSV file starts with a header line naming its columns",
+            source=name,
+        )
+    line = rows[0][0] or ""
+    try:
+        names = next(csv.reader([line], delimiter=delim, quotechar='"'), [])
+    except csv.Error as exc:  # a NUL byte, a name longer than 128 KiB
+        raise IngestError(f"{name}: line 1 (the header): {exc}", source=name) from None
+    if not any(n.strip() for n in names):
+        raise IngestError(f"{name}: the first line is empty; it must name the columns", source=name)
+    suffix, separator = ("tsv", "tab") if delim == "\t" else ("csv", "comma")
+    other = next((d for d in ";|\t," if d != delim and len(names) == 1 and d in names[0]), None)
+    if other is not None:  # e.g. a spreadsheet's export separated by semicolons
+        raise IngestError(
+            f"{name}: the header line is one column, {names[0][:80]!r}; the columns of a "
+            f".{suffix} file are separated by {separator}s, not "
+            f"{'tabs' if other == chr(9) else repr(other)}",
+            source=name,
+        )
+    seen: set[str] = set()
+    for i, column in enumerate(names, start=1):
+        if not column.strip():
+            raise IngestError(
+                f"{name}: column {i} of the header line has no name (a stray {separator}?)",
+                source=name,
+            )
+        if column in seen:
+            raise IngestError(
+                f"{name}: column {column!r} is named twice in the header line",
+                source=name,
+                column=column,
+            )
+        seen.add(column)
+    return names
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_REASON_LIMIT = 300
+
+
+def _duckdb_reason(exc: BaseException) -> str:
+    """DuckDB's reason for a read error, in one line of at most a few hundred characters.
+
+    A CSV error spans many lines (the line's text, the reason, possible fixes, the
+    dialect); this keeps the line number and the reason, and drops the rest, the
+    line's own text included (it may be megabytes long). Other errors keep their
+    first line. Returns e.g. ``line 3: Expected Number of Columns: 4 Found: 3`` or
+    ``cannot read: Malformed JSON ...``.
+    """
+    lines = [part.strip() for part in str(exc).split("\n")]
+    first = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0] if lines else "") or type(exc).__name__
+    found = _CSV_LINE.search(first)
+    if found is None:
+        reason = first
+        where = "cannot read: "
+    else:
+        where = f"line {found.group(1)}: "
+        kept: list[str] = []
+        for part in lines[1:]:
+            if part.startswith("Original Line:"):
+                continue
+            if part.startswith(("Possible", "* ", "file =")):
+                break
+            if not part:
+                if kept:
+                    break
+                continue
+            kept.append(part.rstrip("."))
+        reason = "; ".join(kept) or first
+    if len(reason) > _REASON_LIMIT:
+        reason = reason[:_REASON_LIMIT] + "…"
+    return where + printable(reason)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,9 +1,13 @@
 """Loading and preprocessing images with PIL, numpy and torch (no torchvision).
 
 Encoders accept images as file paths, PIL images or ``(H, W, 3)`` uint8 arrays.
-A file that is missing or cannot be decoded raises :class:`ImageError` naming
-the path; :func:`find_unreadable` checks a whole catalog up front so that the
-bad files can be reported and skipped.
+Files are read with :func:`abtest.photos.read_photo`, the one reader of catalog
+photos: regular files only (a FIFO is refused, never waited on), at most
+:data:`~abtest.photos.MAX_PHOTO_BYTES` bytes and
+:data:`~abtest.photos.MAX_PHOTO_PIXELS` pixels. A file that is missing, refused
+or cannot be decoded raises :class:`ImageError` naming the path;
+:func:`find_unreadable` checks a whole catalog up front so that the bad files
+can be reported, counted and skipped.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from abtest.photos import PhotoError, photo_problem, read_photo
 from encoders.errors import ImageError
 
 ImageInput = str | os.PathLike[str] | Image.Image | np.ndarray
@@ -56,28 +61,24 @@ def load_image(image: ImageInput) -> Image.Image:
             )
         return Image.fromarray(np.ascontiguousarray(image).astype(np.uint8), "RGB")
     path = Path(image)
-    if not path.is_file():
-        raise ImageError(f"image not found: {path}", path=str(path))
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageError(f"cannot read image {path}: {exc}", path=str(path)) from None
+        return read_photo(path)
+    except PhotoError as exc:
+        if exc.reason == "file not found":
+            raise ImageError(f"image not found: {path}", path=str(path)) from None
+        raise ImageError(f"cannot read image {path}: {exc.reason}", path=str(path)) from None
 
 
 def find_unreadable(
     paths: Sequence[str | os.PathLike[str]], item_ids: Sequence[int] | None = None
 ) -> list[BadImage]:
-    """Every path in ``paths`` that is missing or does not decode, with the reason."""
+    """Every path in ``paths`` that :func:`abtest.photos.read_photo` refuses (missing, not a
+    regular file, over the size or pixel limit, not decodable), with the reason."""
     bad: list[BadImage] = []
     for i, p in enumerate(paths):
-        try:
-            with Image.open(p) as im:
-                im.load()
-        except (FileNotFoundError, IsADirectoryError):
-            bad.append(_bad(p, "file not found", item_ids, i))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            bad.append(_bad(p, f"cannot decode: {exc}", item_ids, i))
+        reason = photo_problem(p)
+        if reason is not None:
+            bad.append(_bad(p, reason, item_ids, i))
     return bad
 
 

@@ -4,17 +4,21 @@ Items are sampled deterministically (a seeded shuffle, taken round-robin over
 categories so the sample shows several kinds of product) among those every
 variant's encoder has neighbours for. Photos become small JPEG thumbnails, so
 that the HTML report stays small whatever the size of the catalog's images.
+Photos are read with :func:`abtest.photos.read_photo` (regular files only, with a
+size and a pixel limit): anything else shows as "no photo" instead of stopping
+the report.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from itertools import zip_longest
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from abtest.photos import PhotoError, read_photo
 from abtest.store import Store
 from reports.errors import ReportError
 from reports.inputs import Gallery, GalleryRow, Thumbnail, VariantInfo, VariantNeighbours
@@ -24,16 +28,16 @@ NEIGHBOUR_PX = 160
 JPEG_QUALITY = 72
 
 
-def thumbnail(path: object, size: int) -> bytes | None:
-    """A JPEG at most ``size`` pixels on its longer side; ``None`` if the photo is unreadable."""
+def thumbnail(path: str | os.PathLike[str], size: int) -> bytes | None:
+    """A JPEG at most ``size`` pixels on its longer side; ``None`` ("no photo") if the
+    photo is missing, unreadable, not a regular file, or over the size or pixel limit."""
     try:
-        with Image.open(path) as image:  # type: ignore[arg-type]
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    except (OSError, UnidentifiedImageError, ValueError):
+        image = read_photo(path)
+    except PhotoError:
         return None
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return buffer.getvalue()
 
 

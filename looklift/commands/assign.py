@@ -86,8 +86,9 @@ def assign(
         else:
             raise UsageProblem(f"{file} has no schedule; pass --at for the exposure time")
 
-    if not users.is_file():
+    if not users.exists():
         raise AssignmentError(f"users file not found: {users}")
+    # A folder, a FIFO or a device is refused by read_frame in one line (never read).
     # The reader of `looklift ingest`: the same formats, and the same attributes (types,
     # UTC timestamps) whether a users file is assigned or stored. The unit is text, as
     # written: "007" stays "007" (hashing reads the string).

@@ -187,26 +187,30 @@ def expand_files(arguments: list[str]) -> list[Path]:
     (``**`` spans folders), sorted; a glob that matches no file is an error, as
     is a folder or a file of a kind ingest does not read.
     """
-    from abtest.store import file_kind
+    from abtest.store import file_kind, printable
     from looklift.errors import UsageProblem
 
     found: list[Path] = []
     for arg in arguments:
-        path = Path(arg)
+        path, shown = Path(arg), printable(arg)  # a name may hold a newline: one line
         if path.exists():
             matches = [path]
         elif _GLOB_CHARS.search(arg):
             matches = sorted(Path(m) for m in glob.glob(arg, recursive=True) if Path(m).is_file())
             if not matches:
-                raise UsageProblem(f"no file matches {arg}")
+                raise UsageProblem(f"no file matches {shown}")
         else:
-            raise UsageProblem(f"file not found: {arg}")
+            raise UsageProblem(f"file not found: {shown}")
         for m in matches:
             if m.is_dir():
-                raise UsageProblem(f"{m} is a folder; give its files, e.g. '{m}/*.csv'")
+                raise UsageProblem(
+                    f"{printable(str(m))} is a folder; give its files, e.g. "
+                    f"'{printable(str(m))}/*.csv'"
+                )
             if file_kind(m) is None:
                 raise UsageProblem(
-                    f"{m}: unsupported file type (use .parquet, .csv, .tsv, .jsonl or .json)"
+                    f"{printable(str(m))}: unsupported file type (use .parquet, .csv, .tsv, "
+                    ".jsonl or .json)"
                 )
         found.extend(matches)
     unique: dict[Path, Path] = {}

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from abtest.schema import TABLES
-from abtest.store import IngestError, Store, StoreError
+from abtest.store import IngestError, Store, StoreError, read_frame
+from tests.hostile_files import make_fifo, returns_within
 
 
 def events_frame(n: int, start: int = 0, prefix: str = "e") -> pl.DataFrame:
@@ -587,3 +588,244 @@ def test_users_can_be_updated_with_a_new_attribute(store: Store) -> None:
     assert got == [("a", "ios", "5.2.0"), ("b", "web", None), ("c", None, "5.3.0")]
     with pytest.raises(IngestError, match="only items and users can be updated"):
         store.ingest("events", events_frame(1), update=True)
+
+
+# -- offsets in every format, table and column --------------------------------------------
+
+OFFSET = "2026-03-03T10:00:00+09:00"
+OFFSET_UTC = dt.datetime(2026, 3, 3, 1)
+
+_OFFSET_ROWS = {
+    "events": {"event_id": "e1", "ts": OFFSET, "user_id": "u", "event_type": "tap"},
+    "exposures": {"experiment": "x", "variant": "a", "user_id": "u", "ts": OFFSET},
+    "interactions": {
+        "event_id": "e1",
+        "ts": OFFSET,
+        "user_id": "u",
+        "source_item_id": 1,
+        "item_id": 2,
+        "event_type": "tap",
+    },
+    "items": {"item_id": 1, "title": "t", "image_path": "p.png", "listed_at": OFFSET},
+    "users": {"user_id": "u", "first_seen_at": OFFSET},
+}
+_TIME_COLUMN = {"items": "listed_at", "users": "first_seen_at"}
+
+
+def _write_with_offsets(path: Path, kind: str, row: dict[str, object]) -> None:
+    """One row in ``kind``'s format; its timestamps (``OFFSET``) as text, or, in the
+    ``parquet-tz`` kind, as a parquet timestamp with a time zone (Asia/Tokyo)."""
+    frame = pl.DataFrame([row])
+    if kind == "csv":
+        frame.write_csv(path)
+    elif kind == "tsv":
+        frame.write_csv(path, separator="\t")
+    elif kind == "jsonl":
+        path.write_text(json.dumps(row) + "\n")
+    elif kind == "json":
+        path.write_text(json.dumps([row]))
+    elif kind == "parquet-text":
+        frame.write_parquet(path)
+    else:
+        stamps = [c for c, v in row.items() if v == OFFSET]
+        zoned = [pl.col(c).str.to_datetime(time_zone="Asia/Tokyo") for c in stamps]
+        frame.with_columns(zoned).write_parquet(path)
+
+
+@pytest.mark.parametrize("table", list(_OFFSET_ROWS))
+@pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl", "json", "parquet-text", "parquet-tz"])
+def test_an_offset_is_converted_to_utc_in_every_format_table_and_column(
+    store: Store, tmp_path: Path, table: str, kind: str
+) -> None:
+    """``2026-03-03T10:00:00+09:00`` is 01:00 UTC wherever it comes from: the data model's
+    timestamps (``ts``, ``listed_at``, ``first_seen_at``), a column of one's own typed as a
+    timestamp, in ``ingest`` and in ``read_frame`` (``looklift assign --users``). (CSV
+    once stored it as 10:00, the offset dropped.)"""
+    row = dict(_OFFSET_ROWS[table])
+    extensible = TABLES[table].extensible
+    if extensible:
+        row["seen_at"] = OFFSET  # a column of one's own
+    suffix = {"parquet-text": "parquet", "parquet-tz": "parquet"}.get(kind, kind)
+    path = tmp_path / f"{table}.{suffix}"
+    _write_with_offsets(path, kind, row)
+    column = _TIME_COLUMN.get(table, "ts")
+    store.ingest(table, path, types={"seen_at": "timestamp"} if extensible else None)
+    stored = store.query(f"SELECT * FROM {table}")
+    assert stored[column].to_list() == [OFFSET_UTC]
+    if extensible:
+        assert stored["seen_at"].to_list() == [OFFSET_UTC]
+    read = read_frame(path, table=table, types={"seen_at": "timestamp"} if extensible else None)
+    assert read[column].to_list() == [OFFSET_UTC]
+    if extensible:
+        assert read["seen_at"].to_list() == [OFFSET_UTC]
+
+
+def test_a_column_of_ones_own_with_offsets_is_a_utc_timestamp_from_csv(
+    store: Store, tmp_path: Path
+) -> None:
+    """Without ``types``, a CSV column whose values are all timestamps is a timestamp,
+    offsets converted (mixed with values without an offset, taken as UTC)."""
+    path = tmp_path / "users.csv"
+    path.write_text(f"user_id,seen_at\na,{OFFSET}\nb,2026-03-03 10:00:00\n")
+    store.ingest("users", path)
+    assert store.extra_columns("users") == {"seen_at": "TIMESTAMP"}
+    got = dict(store.con.execute("SELECT user_id, seen_at FROM users").fetchall())
+    assert got == {"a": OFFSET_UTC, "b": dt.datetime(2026, 3, 3, 10)}
+
+
+# -- messages that say what is wrong -------------------------------------------------------
+
+_HEADER = "event_id,ts,user_id,event_type\n"
+_ROW = "e1,2026-03-03T10:00:00,u,tap\n"
+
+
+_MALFORMED_CSV = {
+    "too-few-fields": (
+        _HEADER + _ROW + "e2,2026-03-03T10:00:00,u\n",
+        "line 3: Expected Number of Columns: 4 Found: 3",
+    ),
+    "too-many-fields": (
+        _HEADER + "e2,2026-03-03T10:00:00,u,tap,x\n",
+        "line 2: Expected Number of Columns: 4 Found: 5",
+    ),
+    "unterminated-quote": (
+        _HEADER + _ROW + 'e2,2026-03-03T10:00:00,"u,tap\n',
+        "line 3: Value with unterminated quote found",
+    ),
+    "empty": ("", "the file is empty; a CSV file starts with a header line naming its columns"),
+    "blank-header": ("\n" + _ROW, "the first line is empty; it must name the columns"),
+    "unnamed-column": (
+        "event_id,ts,,user_id,event_type\n",
+        "column 3 of the header line has no name (a stray comma?)",
+    ),
+    "named-twice": (
+        "event_id,ts,user_id,ts,event_type\n",
+        "column 'ts' is named twice in the header line",
+    ),
+    "semicolons": (
+        "event_id;ts;user_id;event_type\ne1;2026-03-03T10:00:00;u;tap\n",
+        "the header line is one column, 'event_id;ts;user_id;event_type'; the columns of a "
+        ".csv file are separated by commas, not ';'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), list(_MALFORMED_CSV.values()), ids=list(_MALFORMED_CSV)
+)
+def test_a_malformed_csv_is_refused_in_one_line_naming_what_is_wrong(
+    store: Store, tmp_path: Path, content: str, message: str
+) -> None:
+    """DuckDB's dialect sniffer read a file with a short or long row as one column named
+    'event_id,ts,user_id,event_type'; the header now names the columns and the suffix the
+    delimiter, so the error is DuckDB's own reason for the line."""
+    path = tmp_path / "events.csv"
+    path.write_text(content)
+    with pytest.raises(IngestError) as error:
+        store.ingest("events", path)
+    assert str(error.value) == f"{path}: {message}"
+    assert store.count("events") == 0
+    with pytest.raises(IngestError) as error:
+        read_frame(path, table="events")  # looklift assign --users reads as ingest does
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_csv_read_errors_keep_duckdbs_reason_in_one_short_line(
+    store: Store, tmp_path: Path
+) -> None:
+    """A Latin-1 file and a 20 MB field: DuckDB's reason (not only 'CSV Error on Line: N'),
+    without the line's own text (megabytes) or DuckDB's list of options."""
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((_HEADER + "e1,2026-03-03T10:00:00,José,tap\n").encode("latin-1"))
+    big = tmp_path / "big.csv"
+    big.write_text(_HEADER + "e1,2026-03-03T10:00:00," + "x" * 20_000_000 + ",tap\n")
+    for path, reason in [
+        (latin, "line 2: Invalid unicode (byte sequence mismatch) detected. This file is not "
+                "utf-8 encoded"),
+        (big, "line 2: Maximum line size of 2000000 bytes exceeded. Actual Size:20000027 bytes"),
+    ]:  # fmt: skip
+        with pytest.raises(IngestError) as error:
+            store.ingest("events", path)
+        assert str(error.value) == f"{path}: {reason}"
+    assert store.count("events") == 0
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json"])
+@pytest.mark.parametrize("content", ["", "\n\n", "[]"])
+def test_an_empty_json_file_says_it_is_empty(
+    store: Store, tmp_path: Path, suffix: str, content: str
+) -> None:
+    if content == "[]" and suffix == "jsonl":
+        return
+    path = tmp_path / f"events.{suffix}"
+    path.write_text(content)
+    with pytest.raises(IngestError, match=r"the file is empty \(it holds no JSON records\)"):
+        store.ingest("events", path)
+
+
+def test_a_csv_with_only_its_header_adds_nothing(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(_HEADER)
+    assert store.ingest("events", path).rows_read == 0 and store.count("events") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [({"id": 7}, "object"), (["u1", "u2"], "list")], ids=["object", "list"]
+)
+@pytest.mark.parametrize("mixed", [False, True], ids=["alone", "after-a-string"])
+def test_a_json_object_or_list_in_a_text_column_is_refused_naming_row_and_column(
+    store: Store, tmp_path: Path, value: object, kind: str, mixed: bool
+) -> None:
+    """A JSON object where the store keeps one value was stored as its Python repr
+    ("{'id': 7}"), and a string beside one kept its JSON quotes ('"u"'): refused, naming
+    row and column, whether it is alone in the column or after plain strings."""
+    rows = [{"event_id": "e1", "ts": "2026-03-03T10:00:00", "user_id": "u", "event_type": "tap"}]
+    rows = (rows if mixed else []) + [{**rows[0], "event_id": "e2", "user_id": value}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    shown = json.dumps(value, separators=(",", ":"))
+    with pytest.raises(IngestError) as error:
+        store.ingest("events", path)
+    assert str(error.value) == (
+        f"{path}: row {len(rows)}, column 'user_id': expected text, not a JSON {kind} "
+        f"(got {shown!r}); the batch was rejected and nothing was written"
+    )
+    assert (error.value.row, error.value.column) == (len(rows), "user_id")
+    own = tmp_path / "own.jsonl"
+    own.write_text(json.dumps({**rows[0], "event_id": "e3", "user_id": "u", "note": value}))
+    with pytest.raises(
+        IngestError, match=f"row 1, column 'note': expected a single value, not a JSON {kind}"
+    ):
+        store.ingest("events", own)
+    assert store.count("events") == 0
+
+
+def test_json_strings_and_numbers_in_one_text_column_are_stored_as_plain_values(
+    store: Store, tmp_path: Path
+) -> None:
+    """DuckDB types a column of strings and numbers as JSON; its values are stored plain
+    ('u', '5'), not with JSON's quotes ('"u"')."""
+    path = tmp_path / "events.jsonl"
+    rows = [
+        {"event_id": "a", "ts": "2026-03-03T10:00:00", "user_id": "u", "event_type": "tap"},
+        {"event_id": 5, "ts": "2026-03-03T10:00:00", "user_id": 5, "event_type": "tap"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    store.ingest("events", path)
+    got = store.con.execute("SELECT event_id, user_id FROM events ORDER BY event_id").fetchall()
+    assert got == [("5", "5"), ("a", "u")]
+
+
+def test_a_fifo_is_refused_never_waited_on(store: Store, tmp_path: Path) -> None:
+    """A FIFO named as a file to ingest, or as the database: opening one to read waits
+    for a writer forever; it is refused at once."""
+    fifo = tmp_path / "events.csv"
+    make_fifo(fifo)
+    with pytest.raises(IngestError, match=r"events\.csv: is not a regular file \(a FIFO"):
+        returns_within(10, lambda: store.ingest("events", fifo), fifos=(fifo,))
+    with pytest.raises(IngestError, match="is not a regular file"):
+        returns_within(10, lambda: read_frame(fifo), fifos=(fifo,))
+    db = tmp_path / "fifo.duckdb"
+    make_fifo(db)
+    with pytest.raises(StoreError, match=r"fifo\.duckdb is not a file"):
+        returns_within(10, lambda: Store(db, read_only=True), fifos=(db,))

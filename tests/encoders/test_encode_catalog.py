@@ -12,6 +12,7 @@ from encoders.catalog import read_catalog
 from encoders.efficientnet import EfficientNetTrunk
 from encoders.encode import encode_catalog
 from encoders.errors import EncoderError
+from tests.hostile_files import make_fifo, make_png_bomb, returns_within
 
 
 def test_writes_embeddings_and_state_beside_the_database(catalog_world: Path) -> None:
@@ -26,8 +27,11 @@ def test_writes_embeddings_and_state_beside_the_database(catalog_world: Path) ->
 
 
 def test_one_bad_photo_is_reported_skipped_and_counted(world: Path) -> None:
+    """A missing photo, a corrupt one, a FIFO (opening it would wait forever) and a tiny
+    PNG that declares 40000×40000 pixels: each is skipped and counted, none stops or
+    hangs the encoding."""
     catalog = read_catalog(world)
-    # Replace two photos (the folder is a link to the shared photos: relink one item each).
+    # Replace four photos (the folder is a link to the shared photos: relink one item each).
     images = world.parent / "world-images"
     private = world.parent / "private-images"
     private.mkdir()
@@ -39,15 +43,26 @@ def test_one_bad_photo_is_reported_skipped_and_counted(world: Path) -> None:
     corrupt = Path(catalog.image_paths[7])
     corrupt.unlink()
     corrupt.write_bytes(b"not a jpeg at all")
+    fifo, bomb = Path(catalog.image_paths[11]), Path(catalog.image_paths[13])
+    for path in (fifo, bomb):
+        path.unlink()
+    make_fifo(fifo)
+    make_png_bomb(bomb)
 
-    result = encode_catalog(world, "cnn-pca", "partial", options={"dim": 16})
-    assert result.n_items == 240 and result.n_encoded == 238 and result.n_skipped == 2
+    result = returns_within(
+        300,
+        lambda: encode_catalog(world, "cnn-pca", "partial", options={"dim": 16}),
+        fifos=(fifo,),
+    )
+    assert result.n_items == 240 and result.n_encoded == 236 and result.n_skipped == 4
     skipped = {b.item_id: b.reason for b in result.skipped}
-    assert skipped.keys() == {int(catalog.item_ids[3]), int(catalog.item_ids[7])}
+    assert skipped.keys() == {int(catalog.item_ids[i]) for i in (3, 7, 11, 13)}
     assert skipped[int(catalog.item_ids[3])] == "file not found"
     assert skipped[int(catalog.item_ids[7])].startswith("cannot decode")
+    assert skipped[int(catalog.item_ids[11])] == "is a FIFO, not a regular file"
+    assert "pixels, more than the limit" in skipped[int(catalog.item_ids[13])]
     emb = read_embeddings(result.embeddings_path)
-    assert len(emb) == 238 and not set(skipped) & set(emb.item_ids.tolist())
+    assert len(emb) == 236 and not set(skipped) & set(emb.item_ids.tolist())
 
 
 def test_cached_trunk_features_are_reused(world: Path, monkeypatch: pytest.MonkeyPatch) -> None:

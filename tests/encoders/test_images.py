@@ -11,6 +11,7 @@ from PIL import Image
 from encoders.efficientnet import MEAN, STD
 from encoders.errors import ImageError
 from encoders.images import find_unreadable, load_image, resize_center_crop, to_tensor
+from tests.hostile_files import make_fifo, make_png_bomb, returns_within
 
 
 def test_load_image_from_path_array_and_pil(tmp_path: Path) -> None:
@@ -54,3 +55,23 @@ def test_resize_center_crop_and_normalise() -> None:
     assert batch.shape == (2, 3, 32, 32) and batch.dtype.is_floating_point
     # (pixel - 127) / 128, the TensorFlow Lite convention of EfficientNet-Lite.
     np.testing.assert_allclose(batch[0, :, 16, 16].numpy(), [0.0, 1.0, -127 / 128], atol=1e-6)
+
+
+def test_a_fifo_or_a_pixel_bomb_is_an_image_error_not_a_hang(tmp_path: Path) -> None:
+    """Encoders read files through :func:`abtest.photos.read_photo`: a FIFO is refused
+    without waiting for a writer, and a PNG declaring 40000×40000 pixels is refused
+    before it is decoded (Pillow's DecompressionBombError is not let through)."""
+    fifo, bomb = tmp_path / "fifo.jpg", tmp_path / "bomb.png"
+    make_fifo(fifo)
+    make_png_bomb(bomb)
+    with pytest.raises(ImageError, match=r"cannot read image .*fifo\.jpg: is a FIFO"):
+        returns_within(10, lambda: load_image(fifo), fifos=(fifo,))
+    with pytest.raises(ImageError, match=r"bomb\.png: declares .* pixels, more than the limit"):
+        load_image(bomb)
+    found = returns_within(
+        10, lambda: find_unreadable([fifo, bomb], item_ids=[1, 2]), fifos=(fifo,)
+    )
+    assert [(b.item_id, b.reason.split(",")[0]) for b in found] == [
+        (1, "is a FIFO"),
+        (2, "declares 1"),
+    ]

@@ -285,3 +285,51 @@ def test_a_bad_value_in_a_users_csv_is_one_line(
     assert code == 2 and stdout == ""
     assert err.count("\n") == 1 and "row 2, column 'is_new': expected true or false" in err
     assert not out.exists()
+
+
+def test_an_exposure_time_with_an_offset_is_stored_in_utc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--at 2026-03-03T10:00:00+09:00`` records exposures at 01:00 UTC, from a users
+    file in CSV whose own timestamps carry offsets too (read as ``ingest`` reads them)."""
+    db = tmp_path / "m.duckdb"
+    with Store(db) as store:
+        store.ingest(
+            "neighbors",
+            pl.DataFrame(
+                {
+                    "encoder": ["cnn-pca", "finetuned"],
+                    "item_id": [1, 1],
+                    "rank": [1, 1],
+                    "neighbor_id": [2, 2],
+                    "score": [1.0, 1.0],
+                }
+            ),
+        )
+    users = tmp_path / "users.csv"
+    users.write_text(
+        "user_id,platform,first_seen_at\n"
+        + "".join(f"u{i},ios,2026-03-0{1 + i % 2}T23:30:00-05:00\n" for i in range(300))
+    )
+    out = tmp_path / "a.parquet"
+    code, stdout, err = run(
+        capsys,
+        "assign",
+        str(DEMO),
+        "--users",
+        str(users),
+        "--out",
+        str(out),
+        "--db",
+        str(db),
+        "--record-exposures",
+        "--at",
+        "2026-03-03T10:00:00+09:00",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(stdout)["exposures_recorded"] > 0
+    with Store(db, read_only=True) as store:
+        stamps = store.query("SELECT DISTINCT ts FROM exposures")["ts"].to_list()
+    assert [t.isoformat() for t in stamps] == ["2026-03-03T01:00:00"]

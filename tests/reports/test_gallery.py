@@ -12,6 +12,7 @@ from PIL import Image
 from abtest.store import Store
 from reports import ReportError, VariantInfo, build_gallery
 from reports.gallery import sample_items
+from tests.hostile_files import make_fifo, make_png_bomb, returns_within
 
 VARIANTS = (VariantInfo("control", "base", 0.5), VariantInfo("treatment", "better", 0.5))
 
@@ -81,3 +82,27 @@ def test_nothing_to_show(store: Store) -> None:
     assert build_gallery(store, (VariantInfo("x", "no-such-encoder", 1.0),)) is None
     with pytest.raises(ReportError, match="at least one item"):
         build_gallery(store, VARIANTS, n_items=0)
+
+
+def test_a_fifo_or_a_pixel_bomb_shows_no_photo(store: Store) -> None:
+    """An ``image_path`` that is a FIFO (opening it waits forever) or a 70-byte PNG that
+    declares 40000×40000 pixels is "no photo", read only through the limits of
+    :mod:`abtest.photos`; the other photos still show."""
+    gallery = build_gallery(store, VARIANTS, n_items=1, seed=0)
+    assert gallery is not None
+    item = gallery.rows[0].item.item_id
+    neighbour = gallery.rows[0].neighbours[0].items[0].item_id
+    fifo, bomb = store.root / "photo-fifo.jpg", store.root / "photo-bomb.png"
+    make_fifo(fifo)
+    make_png_bomb(bomb)
+    for item_id, path in ((item, fifo.name), (neighbour, bomb.name)):
+        store.con.execute("UPDATE items SET image_path = ? WHERE item_id = ?", [path, item_id])
+    gallery = returns_within(
+        30, lambda: build_gallery(store, VARIANTS, n_items=1, seed=0), fifos=(fifo,)
+    )
+    assert gallery is not None
+    row = gallery.rows[0]
+    assert row.item.item_id == item and row.item.jpeg is None
+    shown = {t.item_id: t.jpeg for n in row.neighbours for t in n.items}
+    assert shown[neighbour] is None
+    assert sum(jpeg is not None for jpeg in shown.values()) >= len(shown) - 1

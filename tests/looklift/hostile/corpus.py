@@ -54,7 +54,10 @@ class Case:
     are written into the folder first (a path may have sub-folders). A failing
     case (``code != 0``) must print exactly one line on stderr that contains
     ``says`` (case-insensitive), no traceback, and leave the database and the folder
-    as they were. ``check`` adds anything else, for cases that succeed.
+    as they were. ``check`` adds anything else, for cases that succeed. ``prepare``
+    runs on the case's folder after its files are written and before the database's
+    digest is taken: a case that needs a changed database (an item whose photo is a
+    FIFO) changes its own copy there.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Case:
     """Files the command may create in the folder (e.g. a report it was asked for)."""
     db_may_change: bool = False
     timeout: float = 60.0
+    prepare: Callable[[Path], None] | None = None
 
 
 def fill(folder: Path, files: Mapping[str, FileContent]) -> None:
@@ -103,6 +107,8 @@ def run_case(case: Case, template_db: Path, images: Path, folder: Path) -> Resul
     (folder / images.name).symlink_to(images)
     shutil.copy(EXAMPLE_SPEC, folder / "spec.yaml")
     fill(folder, case.files)
+    if case.prepare is not None:
+        case.prepare(folder)
     before_db, before_files = _digest(db), _listing(folder)
     subs = {"{db}": str(db), "{dir}": str(folder), "{spec}": str(folder / "spec.yaml")}
     args = []
