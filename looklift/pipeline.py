@@ -23,7 +23,12 @@ from typing import Any
 
 from abtest.analysis import AnalysisResult, analyze
 from abtest.simulate.history import HistoryConfig, simulate_history
-from abtest.simulate.traffic import TrafficConfig, TrafficSummary, simulate_traffic
+from abtest.simulate.traffic import (
+    TRAFFIC_VERSION,
+    TrafficConfig,
+    TrafficSummary,
+    simulate_traffic,
+)
 from abtest.simulate.world import WorldConfig, build_world
 from abtest.spec import ExperimentSpec, load_spec
 from abtest.store import Store
@@ -269,7 +274,9 @@ def run_demo(
 
     run.stage(
         "experiment traffic",
-        _fingerprint(spec=spec_text, **asdict(traffic)),
+        # The simulator's version too: a demo database simulated by an older one is
+        # simulated again (replacing exactly that earlier simulation).
+        _fingerprint(spec=spec_text, simulator=TRAFFIC_VERSION, **asdict(traffic)),
         experiment,
     )
 

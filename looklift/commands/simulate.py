@@ -1,30 +1,43 @@
-"""``looklift simulate``: run an experiment on the simulated marketplace."""
+"""``looklift simulate``: run experiments on the simulated marketplace.
+
+Several files are simulated together, on one stream of traffic (see
+:func:`abtest.simulate.traffic.simulate_experiments`): experiments that run on the
+same dates must be, since the marketplace has one stream of users.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from looklift.console import OutputFormat, out, print_json, progress, table
 
+if TYPE_CHECKING:
+    from abtest.simulate.traffic import TrafficSummary
+
 
 def register(app: typer.Typer) -> None:
     app.command(
         "simulate",
-        help="Simulate an experiment's traffic on the marketplace: users are bucketed by the "
+        help="Simulate experiments' traffic on the marketplace: users are bucketed by the "
         "real assignment code and served their variant's neighbors; the behaviour model turns "
-        "that into impressions, taps and purchases. Writes events and exposures, and records "
-        "each variant's true expected rates in truth_experiments.",
+        "that into impressions, taps and purchases. Several files are simulated together, on "
+        "one stream of traffic (each user sees the variant of the experiment that holds them); "
+        "they need disjoint namespace ranges. Writes events and exposures, records each "
+        "variant's true expected rates in truth_experiments and the run in simulation_runs. "
+        "Dates that already hold traffic are refused; --replace replaces an earlier "
+        "simulation of the same experiments.",
     )(simulate)
 
 
 def _parse_shares(values: list[str], option: str = "--drop-exposures") -> dict[str, float]:
-    """``VARIANT=SHARE`` options as a mapping."""
+    """``VARIANT=SHARE`` (or ``KEY:VARIANT=SHARE``) options as a mapping."""
     from abtest.simulate.traffic import SimulationError
 
-    shares = {}
+    shares: dict[str, float] = {}
     for value in values:
         name, sep, share = value.partition("=")
         try:
@@ -33,13 +46,20 @@ def _parse_shares(values: list[str], option: str = "--drop-exposures") -> dict[s
             sep = ""
         if not sep or not name:
             raise SimulationError(
-                f"{option} takes VARIANT=SHARE, e.g. treatment=0.1 (got {value!r})"
+                f"{option} takes VARIANT=SHARE or KEY:VARIANT=SHARE, e.g. treatment=0.1 "
+                f"(got {value!r})"
             )
     return shares
 
 
 def simulate(
-    file: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE",
+            help="Experiment YAML(s); several are simulated together on one stream of traffic.",
+        ),
+    ],
     db: Annotated[Path, typer.Option(help="DuckDB file with a world and neighbors.")] = Path(
         "looklift.duckdb"
     ),
@@ -66,7 +86,8 @@ def simulate(
         list[str] | None,
         typer.Option(
             metavar="VARIANT=SHARE",
-            help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost.",
+            help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost "
+            "(KEY:VARIANT=SHARE when several experiments have that variant).",
         ),
     ] = None,
     module_failures: Annotated[
@@ -74,7 +95,8 @@ def simulate(
         typer.Option(
             metavar="VARIANT=SHARE",
             help="Fault: VARIANT=SHARE of that variant's views where the module fails to "
-            "render (a real harm: fewer impressions, taps and purchases).",
+            "render (a real harm: fewer impressions, taps and purchases); KEY:VARIANT=SHARE "
+            "when several experiments have that variant.",
         ),
     ] = None,
     duplicate_events: Annotated[
@@ -87,13 +109,17 @@ def simulate(
         bool, typer.Option("--aa", help="Serve the control encoder in every arm.")
     ] = False,
     replace: Annotated[
-        bool, typer.Option(help="Replace an earlier simulation of this experiment.")
+        bool,
+        typer.Option(
+            help="Replace the earlier simulation of these experiments (all of its "
+            "experiments must be given when it simulated several together)."
+        ),
     ] = False,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.simulate.traffic import TrafficConfig, simulate_traffic
+    from abtest.simulate.traffic import TrafficConfig, simulate_experiments
     from abtest.spec import load_spec
     from abtest.store import require_database
 
@@ -112,20 +138,39 @@ def simulate(
         aa=aa,
     )
     config.validate()
-    spec = load_spec(file)
+    specs = [load_spec(file) for file in files]
     require_database(db)  # one line for a missing path, a folder or a non-looklift file
     with progress() as bar:
-        task = bar.add_task(f"simulating {spec.key}", total=None)
-        summary = simulate_traffic(
+        task = bar.add_task(f"simulating {', '.join(s.key for s in specs)}", total=None)
+        run = simulate_experiments(
             str(db),
-            spec,
+            specs,
             config,
             replace=replace,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    if format is OutputFormat.json:
-        print_json(summary)
+    if format is OutputFormat.json:  # one object for one file, a list for several
+        print_json(run.experiments[0] if len(run.experiments) == 1 else list(run.experiments))
         return
+    for summary in run.experiments:
+        _print_truth(summary)
+    exposures = sum(s.exposures_written for s in run.experiments)
+    together = f" of {len(run.experiments)} experiments" if len(run.experiments) > 1 else ""
+    out.print(
+        f"{run.events_written:,} events{together} and {exposures:,} exposures written "
+        f"(run {run.run_id}: {run.first_day:%Y-%m-%d} to "
+        f"{run.end_day - dt.timedelta(days=1):%Y-%m-%d})"
+        + (
+            f"; {run.duplicates_skipped:,} duplicated events skipped"
+            if run.duplicates_skipped
+            else ""
+        )
+        + (f"; replaced {', '.join(run.replaced)}" if run.replaced else "")
+    )
+
+
+def _print_truth(summary: TrafficSummary) -> None:
+    """The table of one experiment's true rates."""
     control = summary.truth[0]
     rows = []
     for t in summary.truth:
@@ -157,13 +202,5 @@ def simulate(
                 "true revenue/user",
             ],
             rows,
-        )
-    )
-    out.print(
-        f"{summary.events_written:,} events and {summary.exposures_written:,} exposures written"
-        + (
-            f"; {summary.duplicates_skipped:,} duplicated events skipped"
-            if summary.duplicates_skipped
-            else ""
         )
     )

@@ -146,3 +146,53 @@ def test_an_injected_harm_reads_breached(
     assert code == 0, err
     page = html.read_text(encoding="utf-8")
     assert "BREACHED" in page and "Guardrails" in page and ">breached<" in page
+
+
+def test_experiments_on_the_same_dates_are_simulated_together(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`simulate A.yaml B.yaml` is one run on one stream of traffic; B alone on A's dates,
+    or A alone replacing the joint run, is refused in one line and writes nothing."""
+    copy = tmp_path / "joint.duckdb"
+    shutil.copy(db, copy)
+    with duckdb.connect(str(copy)) as con:  # a fresh database: the world and neighbours
+        for table in ("exposures", "events", "truth_experiments", "simulation_runs"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        Path(SPEC)
+        .read_text(encoding="utf-8")
+        .replace("key: similar-looks\n", "key: similar-looks-v2\n")
+        .replace("range: [0.0, 0.7]", "range: [0.7, 1.0]"),
+        encoding="utf-8",
+    )
+    short = ["--db", str(copy), "--days", "3", "--pre-days", "1"]
+    code, out, err = looklift(capsys, "simulate", SPEC, *short)
+    assert code == 0, err
+    code, out, err = looklift(capsys, "simulate", str(other), *short, "--replace")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "already hold the traffic simulated for 'similar-looks' (run 1)" in err
+
+    code, out, err = looklift(capsys, "simulate", SPEC, str(other), *short, "--replace")
+    assert code == 0, err
+    assert "similar-looks-v2: 2026-03-02 to 2026-03-05" in out
+    assert (
+        "events of 2 experiments" in out and "replaced the earlier run 1 ('similar-looks')" in out
+    )
+    before = copy.read_bytes()
+    code, out, err = looklift(capsys, "simulate", SPEC, *short, "--replace")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "'similar-looks' was simulated together with 'similar-looks-v2' in run 1" in err
+    assert copy.read_bytes() == before
+
+    code, out, err = looklift(
+        capsys, "simulate", str(other), SPEC, *short, "--replace", "--format", "json"
+    )
+    assert code == 0, err
+    summaries = json.loads(out)
+    assert [s["experiment"] for s in summaries] == ["similar-looks-v2", "similar-looks"]
+    assert {s["run_id"] for s in summaries} == {1}
+    assert summaries[1]["simulated_with"] == ["similar-looks-v2"]
+    for spec in (SPEC, str(other)):
+        code, out, err = looklift(capsys, "analyze", spec, "--db", str(copy))
+        assert code == 0 and "SRM" in out, err

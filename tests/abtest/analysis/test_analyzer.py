@@ -72,12 +72,20 @@ def make_spec(**analysis: object) -> ExperimentSpec:
 
 
 @pytest.fixture(scope="module")
-def db(small_world, tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("analyzer")
-    path = folder / "world.duckdb"
+def served(small_world, tmp_path_factory) -> Path:
+    """The small world with the two encoders' neighbours and no traffic yet."""
+    path = tmp_path_factory.mktemp("analyzer-served") / "world.duckdb"
     shutil.copy(small_world.db, path)
     write_toy_neighbors(path, "base", match="category")
     write_toy_neighbors(path, "better", match="colour")
+    return path
+
+
+@pytest.fixture(scope="module")
+def db(served: Path, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("analyzer")
+    path = folder / "world.duckdb"
+    shutil.copy(served, path)
     simulate_traffic(path, make_spec(), TrafficConfig(pre_days=3, traffic=3))
     with Store(path) as store:  # one user exposed to both arms: must be excluded
         mixed = store.query("SELECT user_id, variant FROM exposures ORDER BY user_id LIMIT 1").row(
@@ -336,14 +344,13 @@ def test_segment_names_are_checked_and_quoted(db: Path, tmp_path: Path) -> None:
         assert store.has_table("users")
 
 
-def test_sample_ratio_mismatch_invalidates_the_decision(db: Path, tmp_path: Path) -> None:
+def test_sample_ratio_mismatch_invalidates_the_decision(served: Path, tmp_path: Path) -> None:
     copy = tmp_path / "srm.duckdb"
-    shutil.copy(db, copy)
+    shutil.copy(served, copy)
     simulate_traffic(
         copy,
         make_spec(),
-        TrafficConfig(pre_days=0, traffic=3, drop_exposures={"treatment": 0.3}),
-        replace=True,
+        TrafficConfig(pre_days=0, traffic=3, drop_exposures={"treatment": 0.4}),
     )
     with Store(copy, read_only=True) as store:
         result = analyze(store, make_spec(), daily=False)
@@ -521,15 +528,14 @@ def render_p(p: float | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def harmed(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def harmed(served: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same experiment, with the treatment's module failing to render on 10% of views."""
     copy = tmp_path_factory.mktemp("harmed") / "world.duckdb"
-    shutil.copy(db, copy)
+    shutil.copy(served, copy)
     simulate_traffic(
         copy,
         make_spec(),
         TrafficConfig(pre_days=0, traffic=3, module_failures={"treatment": 0.1}),
-        replace=True,
     )
     return copy
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +118,7 @@ def test_truth_comes_from_the_model_and_matches_what_is_observed(db: Path) -> No
         FROM events e
         JOIN (SELECT user_id, any_value(variant) AS variant FROM exposures GROUP BY 1) x
           USING (user_id)
-        WHERE e.event_id LIKE 'x-%'
+        WHERE e.ts >= TIMESTAMP '2026-03-02'
         GROUP BY 1
         """,
     )
@@ -144,10 +146,10 @@ def test_pre_period_has_events_but_no_exposures(db: Path) -> None:
     pre = table(
         db,
         "SELECT min(ts) AS first, max(ts) AS last, count(*) AS n FROM events "
-        "WHERE event_id LIKE 'p-%'",
+        "WHERE ts < TIMESTAMP '2026-03-02'",
     ).row(0, named=True)
     assert pre["n"] > 0
-    assert pre["first"] >= dt.datetime(2026, 2, 27) and pre["last"] < dt.datetime(2026, 3, 2)
+    assert pre["first"] >= dt.datetime(2026, 2, 27)
     assert table(db, "SELECT min(ts) AS t FROM exposures")["t"][0] >= dt.datetime(2026, 3, 2)
 
 
@@ -228,3 +230,330 @@ def test_forced_users_are_served_but_never_exposures(db: Path) -> None:
     exposed = set(table(db, "SELECT DISTINCT user_id FROM exposures")["user_id"])
     assert not exposed & set(forced)
     assert table(db, f"SELECT count(*) AS n FROM events WHERE user_id = '{users[0]}'")["n"][0] > 0
+
+
+# --- concurrent experiments: one stream of traffic; nothing stored is lost ---------------
+
+JOINT = """
+key: {key}
+seed: {key}-seed
+namespace: {{name: looks, range: [{lo}, {hi}]}}
+variants:
+  - {{name: control, weight: 0.5, encoder: base, params: {{k: 5}}}}
+  - {{name: treatment, weight: 0.5, encoder: better, params: {{k: {k}}}}}
+metrics:
+  primary: [ctr]
+  secondary: [taps, purchases]
+metric_definitions:
+  ctr: {{kind: ratio, numerator: tap, denominator: impression}}
+  taps: {{kind: mean, numerator: tap}}
+  purchases: {{kind: mean, numerator: purchase}}
+analysis: {{cuped_pre_period_days: 2}}
+schedule: {{start: {start}, end: {end}}}
+"""
+
+
+def joint_spec(
+    key: str,
+    lo: float = 0.0,
+    hi: float = 0.5,
+    *,
+    k: int = 5,
+    start: str = "2026-03-02",
+    end: str = "2026-03-06",
+) -> ExperimentSpec:
+    return spec(JOINT.format(key=key, lo=lo, hi=hi, k=k, start=start, end=end))
+
+
+def copies(db: Path, tmp_path: Path, *names: str) -> list[Path]:
+    import shutil
+
+    out = []
+    for name in names:
+        shutil.copy(db, tmp_path / name)
+        out.append(tmp_path / name)
+    return out
+
+
+def analysed(db: Path, s: ExperimentSpec) -> str:
+    from abtest.analysis import analyze
+
+    with Store(db, read_only=True) as store:
+        return analyze(store, s).to_json()
+
+
+def users_events(
+    db: Path, experiment: str, since: str = "2026-01-01", until: str = "2027-01-01"
+) -> pl.DataFrame:
+    """The events of an experiment's exposed users in [since, until), without their ids
+    (which name the run)."""
+    return table(
+        db,
+        "SELECT e.* EXCLUDE (event_id) FROM events e WHERE e.user_id IN "
+        f"(SELECT user_id FROM exposures WHERE experiment = '{experiment}') "
+        f"AND e.ts >= TIMESTAMP '{since}' AND e.ts < TIMESTAMP '{until}' ORDER BY ALL",
+    )
+
+
+@pytest.mark.parametrize(
+    ("b_start", "b_end"),
+    [("2026-03-02", "2026-03-06"), ("2026-03-04", "2026-03-09")],
+    ids=["same-dates", "b-pre-period-during-a"],
+)
+def test_two_experiments_simulated_together_analyse_as_each_would_alone(
+    db: Path, tmp_path: Path, b_start: str, b_end: str
+) -> None:
+    """One stream of traffic: A simulated with B gets exactly the views, exposures,
+    events, truth and analysis it gets alone (only its event ids differ), and each
+    user sees one experiment's module; also when B's pre-period falls in A's days."""
+    from abtest.simulate.traffic import simulate_experiments
+
+    a, b = joint_spec("looks-a"), joint_spec("looks-b", 0.5, 1.0, start=b_start, end=b_end)
+    config = TrafficConfig(
+        pre_days=2,
+        traffic=3,
+        bots=2,
+        drop_exposures={"looks-a:treatment": 0.2},
+        module_failures={"looks-a:treatment": 0.1, "looks-b:control": 0.3},
+    )
+    alone_a, alone_b, joint = copies(db, tmp_path, "a.duckdb", "b.duckdb", "joint.duckdb")
+    a_alone = simulate_traffic(
+        alone_a, a, dataclasses.replace(config, module_failures={"treatment": 0.1})
+    )
+    b_alone = simulate_traffic(
+        alone_b, b, dataclasses.replace(config, drop_exposures={}, module_failures={"control": 0.3})
+    )
+    run = simulate_experiments(joint, [a, b], config)
+    together = {s.experiment: s for s in run.experiments}
+
+    for alone, s, summary in ((alone_a, a, a_alone), (alone_b, b, b_alone)):
+        sql = f"SELECT * FROM exposures WHERE experiment = '{s.key}' ORDER BY ALL"
+        assert table(alone, sql).equals(table(joint, sql))
+        # Within the days A alone simulates (the joint run covers B's days too).
+        assert s.schedule is not None
+        days = (
+            f"{s.schedule.start - dt.timedelta(days=2):%Y-%m-%d}",
+            f"{s.schedule.end:%Y-%m-%d}",
+        )
+        assert users_events(alone, s.key, *days).equals(users_events(joint, s.key, *days))
+        assert together[s.key].truth == summary.truth
+        assert together[s.key].exposed == summary.exposed
+        assert analysed(alone, s) == analysed(joint, s)
+    # Users are simulated once: the joint run has one stream, not two.
+    assert run.events_written < a_alone.events_written + b_alone.events_written
+    shared = table(
+        joint,
+        "SELECT count(DISTINCT user_id) AS n FROM exposures GROUP BY user_id "
+        "HAVING count(DISTINCT experiment) > 1",
+    )
+    assert shared.height == 0
+    runs = table(joint, "SELECT * FROM simulation_runs ORDER BY experiment")
+    assert runs["experiment"].to_list() == ["looks-a", "looks-b"]
+    assert set(runs["event_prefix"]) == {run.event_prefix}
+    assert table(
+        joint, "SELECT count(*) AS n FROM truth_experiments GROUP BY experiment ORDER BY 1"
+    )["n"].to_list() == [2, 2]
+
+
+def test_a_wider_module_elsewhere_changes_taps_but_not_views_or_exposures(
+    db: Path, tmp_path: Path
+) -> None:
+    """The strongest true statement when another experiment shows more items than A's
+    widest variant: the tap and purchase draws of a view are laid out by the run's widest
+    module, so A's exposures and impressions are the same but its taps are redrawn."""
+    from abtest.simulate.traffic import simulate_experiments
+
+    a, b = joint_spec("looks-a"), joint_spec("looks-b", 0.5, 1.0, k=12)
+    alone, joint = copies(db, tmp_path, "a.duckdb", "joint.duckdb")
+    config = TrafficConfig(pre_days=0, traffic=3)
+    simulate_traffic(alone, a, config)
+    simulate_experiments(joint, [a, b], config)
+    sql = "SELECT * FROM exposures WHERE experiment = 'looks-a' ORDER BY ALL"
+    assert table(alone, sql).equals(table(joint, sql))
+    impressions = (
+        "SELECT e.* EXCLUDE (event_id) FROM events e JOIN (SELECT DISTINCT user_id FROM "
+        "exposures WHERE experiment = 'looks-a') USING (user_id) "
+        "WHERE event_type = 'impression' ORDER BY ALL"
+    )
+    assert table(alone, impressions).equals(table(joint, impressions))
+    assert not users_events(alone, "looks-a").equals(users_events(joint, "looks-a"))
+
+
+def test_a_second_experiment_on_the_same_dates_is_refused(db: Path) -> None:
+    """Simulated one after the other, B's traffic would be a second stream for every user
+    (A's analysis would read doubled events): refused, naming A, and nothing written."""
+    simulate_traffic(db, joint_spec("looks-a"), TrafficConfig(pre_days=0))
+    before = table(db, "SELECT count(*) AS n FROM events")["n"][0]
+    for replace in (False, True):
+        with pytest.raises(
+            SimulationError, match="already hold the traffic simulated for 'looks-a'"
+        ):
+            simulate_traffic(
+                db, joint_spec("looks-b", 0.5, 1.0), TrafficConfig(pre_days=0), replace=replace
+            )
+    assert table(db, "SELECT count(*) AS n FROM events")["n"][0] == before
+    assert (
+        table(db, "SELECT count(*) AS n FROM exposures WHERE experiment = 'looks-b'")["n"][0] == 0
+    )
+    # A pre-period that reaches into stored traffic overlaps it too.
+    with pytest.raises(SimulationError, match="2026-03-04 to 2026-03-09"):
+        simulate_traffic(
+            db,
+            joint_spec("looks-b", 0.5, 1.0, start="2026-03-06", end="2026-03-10"),
+            TrafficConfig(pre_days=2),
+        )
+    # Dates of their own are fine.
+    later = joint_spec("looks-b", 0.5, 1.0, start="2026-03-06", end="2026-03-10")
+    simulate_traffic(db, later, TrafficConfig(pre_days=0))
+
+
+def test_events_that_no_simulation_wrote_are_never_mixed_with(db: Path) -> None:
+    with Store(db) as store:
+        store.ingest(
+            "events",
+            pl.DataFrame(
+                {
+                    "event_id": ["real-1"],
+                    "ts": [dt.datetime(2026, 3, 3, 12)],
+                    "user_id": ["u0000001"],
+                    "event_type": ["impression"],
+                }
+            ),
+        )
+    for replace in (False, True):
+        with pytest.raises(
+            SimulationError, match="1 events from 2026-03-02 to 2026-03-05 were not"
+        ):
+            simulate_traffic(db, joint_spec("looks-a"), TrafficConfig(pre_days=0), replace=replace)
+    assert table(db, "SELECT count(*) AS n FROM events")["n"][0] == 1
+
+
+def test_simulating_one_key_never_deletes_another_keys_events(db: Path) -> None:
+    """Keys that extend another (exp, exp-v2) or hold LIKE's wildcard (exp_v2) used to
+    match another experiment's events by pattern, and delete them."""
+    others = {
+        "exp-v2": joint_spec("exp-v2", start="2026-04-06", end="2026-04-09"),
+        "exp_v2": joint_spec("exp_v2", start="2026-05-04", end="2026-05-07"),
+    }
+    config = TrafficConfig(pre_days=0)
+    simulate_traffic(db, others["exp-v2"], config)
+    kept = users_events(db, "exp-v2", "2026-04-01", "2026-05-01")
+    result = analysed(db, others["exp-v2"])
+    exp = joint_spec("exp")
+    simulate_traffic(db, exp, config)
+    simulate_traffic(db, exp, config, replace=True)
+    simulate_traffic(db, others["exp_v2"], config)
+    simulate_traffic(db, others["exp_v2"], config, replace=True)
+    assert users_events(db, "exp-v2", "2026-04-01", "2026-05-01").equals(kept)
+    assert analysed(db, others["exp-v2"]) == result
+    runs = table(db, "SELECT experiment, events FROM simulation_runs ORDER BY run_id")
+    assert runs["experiment"].to_list() == ["exp-v2", "exp", "exp_v2"]
+    stored = table(db, "SELECT count(*) AS n FROM events")["n"][0]
+    assert stored == runs["events"].sum()
+
+
+def test_replace_keeps_the_run_number_and_replaces_exactly_its_events(db: Path) -> None:
+    first = simulate_traffic(db, joint_spec("looks-a"), TrafficConfig(pre_days=0))
+    again = simulate_traffic(
+        db, joint_spec("looks-a"), TrafficConfig(pre_days=0, seed=5), replace=True
+    )
+    assert again.run_id == first.run_id == 1
+    stored = table(db, "SELECT count(*) AS n, min(event_id) AS id FROM events").row(0)
+    assert stored[0] == again.events_written and stored[1].startswith("sim-1-")
+
+
+def test_replacing_part_of_a_joint_run_is_refused(db: Path) -> None:
+    from abtest.simulate.traffic import simulate_experiments
+
+    a, b = joint_spec("looks-a"), joint_spec("looks-b", 0.5, 1.0)
+    simulate_experiments(db, [a, b], TrafficConfig(pre_days=0))
+    before = table(db, "SELECT count(*) AS n FROM events")["n"][0]
+    with pytest.raises(SimulationError, match="'looks-a' was simulated together with 'looks-b'"):
+        simulate_traffic(db, a, TrafficConfig(pre_days=0), replace=True)
+    with pytest.raises(SimulationError, match="pass --replace"):
+        simulate_experiments(db, [b, a], TrafficConfig(pre_days=0))
+    assert table(db, "SELECT count(*) AS n FROM events")["n"][0] == before
+    run = simulate_experiments(db, [b, a], TrafficConfig(pre_days=0, seed=3), replace=True)
+    assert run.replaced == ("the earlier run 1 ('looks-a', 'looks-b')",)
+    assert table(db, "SELECT count(*) AS n FROM events")["n"][0] == run.events_written
+
+
+@pytest.mark.parametrize(
+    ("b_text", "message"),
+    [
+        (JOINT.replace("namespace: {{name: looks, range: [{lo}, {hi}]}}\n", ""), "no namespace"),
+        (JOINT.replace("name: looks", "name: other"), "are hashed apart"),
+        (JOINT.replace("[{lo}, {hi}]", "[0.4, 1]"), "[0, 0.5) and [0.4, 1) of namespace"),
+        (JOINT.replace("encoder: base", "encoder: better"), "different first variants"),
+    ],
+)
+def test_experiments_that_cannot_share_one_stream_are_refused(
+    db: Path, b_text: str, message: str
+) -> None:
+    from abtest.simulate.traffic import simulate_experiments
+
+    a = joint_spec("looks-a")
+    b = spec(
+        b_text.format(key="looks-b", lo=0.5, hi=1.0, k=5, start="2026-03-02", end="2026-03-06")
+    )
+    with pytest.raises(SimulationError, match=re.escape(message)):
+        simulate_experiments(db, [a, b], TrafficConfig(pre_days=0))
+    assert table(db, "SELECT count(*) AS n FROM events")["n"][0] == 0
+
+
+def test_a_forced_user_in_two_experiments_is_refused(db: Path) -> None:
+    from abtest.simulate.traffic import simulate_experiments
+
+    user = table(db, "SELECT min(user_id) AS u FROM users")["u"][0]
+    a = joint_spec("looks-a").model_copy(update={"forced": {user: "treatment"}})
+    b = joint_spec("looks-b", 0.5, 1.0).model_copy(update={"forced": {user: "control"}})
+    with pytest.raises(SimulationError, match=f"user '{user}' would be in both"):
+        simulate_experiments(db, [a, b], TrafficConfig(pre_days=0))
+
+
+def test_fault_options_name_the_experiment_when_several_have_the_variant(db: Path) -> None:
+    from abtest.simulate.traffic import simulate_experiments
+
+    a, b = joint_spec("looks-a"), joint_spec("looks-b", 0.5, 1.0)
+    with pytest.raises(
+        SimulationError, match=re.escape("name the experiment too, e.g. looks-a:treatment")
+    ):
+        simulate_experiments(db, [a, b], TrafficConfig(drop_exposures={"treatment": 0.1}))
+    with pytest.raises(SimulationError, match="'nope' is not an experiment"):
+        simulate_experiments(db, [a, b], TrafficConfig(module_failures={"nope:control": 0.1}))
+
+
+def test_a_simulation_by_the_previous_version_is_replaced_exactly(db: Path) -> None:
+    """Version 1 kept no record and wrote ids x-KEY-DAY-N (p- before the start): its
+    events are found by that exact shape, never another key's."""
+    config = TrafficConfig(pre_days=1)
+    for s in (joint_spec("exp"), joint_spec("exp-v2", start="2026-04-06", end="2026-04-09")):
+        simulate_traffic(db, s, config)
+    with Store(db) as store:  # what version 1 left behind
+        store.con.execute(
+            "UPDATE events SET event_id = (CASE WHEN ts < TIMESTAMP '2026-03-02' OR "
+            "(ts >= TIMESTAMP '2026-04-05' AND ts < TIMESTAMP '2026-04-06') THEN 'p-' ELSE 'x-' "
+            "END) || (CASE WHEN ts < TIMESTAMP '2026-04-01' THEN 'exp' ELSE 'exp-v2' END) "
+            "|| substr(event_id, 6)"
+        )
+        store.con.execute("DROP TABLE simulation_runs")
+    kept = users_events(db, "exp-v2", "2026-04-01", "2026-05-01")
+    with pytest.raises(SimulationError, match="pass --replace"):
+        simulate_traffic(db, joint_spec("exp"), config)
+    simulate_traffic(db, joint_spec("exp"), config, replace=True)
+    assert users_events(db, "exp-v2", "2026-04-01", "2026-05-01").equals(kept)
+    ids = table(db, "SELECT event_id FROM events WHERE ts < TIMESTAMP '2026-04-01'")["event_id"]
+    assert ids.str.starts_with("sim-").all()
+
+
+def test_stored_bots_do_not_shift_the_users_of_a_later_run(db: Path) -> None:
+    """Bots an earlier run stored sort before the world's users: users are matched by id."""
+    s = spec()
+    simulate_traffic(db, s, TrafficConfig(days=1, pre_days=0, bots=3))
+    simulate_traffic(db, s, TrafficConfig(days=2, pre_days=0, traffic=3), replace=True)
+    exposures = table(db, "SELECT DISTINCT user_id, variant FROM exposures")
+    users = table(db, "SELECT * FROM users WHERE user_id NOT LIKE 'bot%' ORDER BY user_id")
+    batch = Assigner(s).assign_frame(users).to_frame()
+    joined = exposures.join(batch, on="user_id", suffix="_assigned")
+    assert joined.height == exposures.height > 0
+    assert (joined["variant"] == joined["variant_assigned"]).all()
