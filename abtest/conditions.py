@@ -111,9 +111,14 @@ def condition_attributes(condition: Mapping[str, Any]) -> set[str]:
     return found
 
 
+ConditionPath = tuple[str | int, ...]
+"""Where in a condition: mapping keys and list indices, e.g. ``("$or", 0, "country", "$in")``."""
+_Problems = list[tuple[ConditionPath, str]]
+
+
 def check_condition(
     condition: Any, saved_groups: SavedGroups | None = None
-) -> list[tuple[tuple[str | int, ...], str]]:
+) -> list[tuple[ConditionPath, str]]:
     """Mistakes in a condition, as ``(path, problem)`` pairs; empty when it is well formed.
 
     Catches unknown operators (``$regx``), operands of the wrong type
@@ -121,83 +126,96 @@ def check_condition(
     unknown ``$type`` names and saved groups that are not defined. A path is
     a tuple of mapping keys and list indices, e.g. ``("$or", 0, "country", "$in")``.
     """
-    Path = tuple[str | int, ...]
-    problems: list[tuple[Path, str]] = []
-
-    def cond(c: Any, path: Path) -> None:
-        if not isinstance(c, Mapping):
-            problems.append((path, f"a condition must be a mapping, got {_type_name(c)}"))
-            return
-        for key, value in c.items():
-            key = str(key)
-            sub = (*path, key)
-            if key in ("$and", "$or", "$nor"):
-                if not isinstance(value, list):
-                    problems.append((sub, f"{key} takes a list of conditions"))
-                    continue
-                for i, item in enumerate(value):
-                    cond(item, (*sub, i))
-            elif key == "$not":
-                cond(value, sub)
-            elif key in VALUE_OPERATORS:
-                problems.append((sub, f"{key} applies to an attribute, not to a condition"))
-            else:
-                val(value, sub)
-
-    def val(v: Any, path: Path) -> None:
-        if not _is_operator_object(v):
-            if isinstance(v, Mapping) and any(str(k).startswith("$") for k in v):
-                bad = [str(k) for k in v if not str(k).startswith("$")]
-                problems.append((path, f"cannot mix operators and fields ({', '.join(bad)})"))
-            return
-        for op, operand in v.items():
-            sub = (*path, op)
-            if op not in VALUE_OPERATORS:
-                close = difflib.get_close_matches(op, sorted(VALUE_OPERATORS), n=1)
-                hint = (
-                    f"did you mean {close[0]!r}?"
-                    if close
-                    else ("see abtest/conditions.py for the operators")
-                )
-                problems.append((sub, f"unknown operator {op!r}; {hint}"))
-            elif op in ("$in", "$nin", "$ini", "$nini", "$all", "$alli"):
-                if not isinstance(operand, list):
-                    problems.append((sub, f"{op} takes a list, got {_type_name(operand)}"))
-                elif op in ("$all", "$alli"):
-                    for i, item in enumerate(operand):
-                        val(item, (*sub, i))
-            elif op in ("$regex", "$regexi", "$notRegex", "$notRegexi"):
-                if not isinstance(operand, str):
-                    problems.append((sub, f"{op} takes a string, got {_type_name(operand)}"))
-                elif _regex(operand, op.endswith("i")) is None:
-                    problems.append((sub, f"invalid regular expression {operand!r}"))
-            elif op == "$type":
-                if operand not in TYPE_NAMES:
-                    problems.append(
-                        (
-                            sub,
-                            f"unknown type {operand!r}; use one of {', '.join(sorted(TYPE_NAMES))}",
-                        )
-                    )
-            elif op in ("$inGroup", "$notInGroup"):
-                if not isinstance(operand, str):
-                    problems.append((sub, f"{op} takes a saved group name"))
-                elif saved_groups is not None and operand not in saved_groups:
-                    problems.append((sub, f"unknown saved group {operand!r}"))
-            elif op == "$elemMatch":
-                if _is_operator_object(operand):
-                    val(operand, sub)
-                else:
-                    cond(operand, sub)
-            elif op in ("$size", "$not"):
-                val(operand, sub)
-            elif op in ("$veq", "$vne", "$vlt", "$vlte", "$vgt", "$vgte") and (
-                not isinstance(operand, str | int | float) or isinstance(operand, bool)
-            ):
-                problems.append((sub, f"{op} takes a version string"))
-
-    cond(condition, ())
+    problems: _Problems = []
+    _check_condition(condition, (), saved_groups, problems)
     return problems
+
+
+def _check_condition(
+    c: Any, path: ConditionPath, groups: SavedGroups | None, problems: _Problems
+) -> None:
+    """A condition: attributes, and ``$and``/``$or``/``$nor`` lists or a ``$not`` condition."""
+    if not isinstance(c, Mapping):
+        problems.append((path, f"a condition must be a mapping, got {_type_name(c)}"))
+        return
+    for key, value in c.items():
+        key = str(key)
+        sub = (*path, key)
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list):
+                problems.append((sub, f"{key} takes a list of conditions"))
+                continue
+            for i, item in enumerate(value):
+                _check_condition(item, (*sub, i), groups, problems)
+        elif key == "$not":
+            _check_condition(value, sub, groups, problems)
+        elif key in VALUE_OPERATORS:
+            problems.append((sub, f"{key} applies to an attribute, not to a condition"))
+        else:
+            _check_value(value, sub, groups, problems)
+
+
+def _check_value(
+    v: Any, path: ConditionPath, groups: SavedGroups | None, problems: _Problems
+) -> None:
+    """An attribute's value: a literal to equal, or an object of operators (not both)."""
+    if not _is_operator_object(v):
+        if isinstance(v, Mapping) and any(str(k).startswith("$") for k in v):
+            bad = [str(k) for k in v if not str(k).startswith("$")]
+            problems.append((path, f"cannot mix operators and fields ({', '.join(bad)})"))
+        return
+    for op, operand in v.items():
+        _check_operator(op, operand, (*path, op), groups, problems)
+
+
+def _check_operator(
+    op: str,
+    operand: Any,
+    sub: ConditionPath,
+    groups: SavedGroups | None,
+    problems: _Problems,
+) -> None:
+    """One operator of a value and its operand (nested values and conditions checked too)."""
+    if op not in VALUE_OPERATORS:
+        close = difflib.get_close_matches(op, sorted(VALUE_OPERATORS), n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else ("see abtest/conditions.py for the operators")
+        )
+        problems.append((sub, f"unknown operator {op!r}; {hint}"))
+    elif op in ("$in", "$nin", "$ini", "$nini", "$all", "$alli"):
+        if not isinstance(operand, list):
+            problems.append((sub, f"{op} takes a list, got {_type_name(operand)}"))
+        elif op in ("$all", "$alli"):
+            for i, item in enumerate(operand):
+                _check_value(item, (*sub, i), groups, problems)
+    elif op in ("$regex", "$regexi", "$notRegex", "$notRegexi"):
+        if not isinstance(operand, str):
+            problems.append((sub, f"{op} takes a string, got {_type_name(operand)}"))
+        elif _regex(operand, op.endswith("i")) is None:
+            problems.append((sub, f"invalid regular expression {operand!r}"))
+    elif op == "$type":
+        if operand not in TYPE_NAMES:
+            problems.append(
+                (sub, f"unknown type {operand!r}; use one of {', '.join(sorted(TYPE_NAMES))}")
+            )
+    elif op in ("$inGroup", "$notInGroup"):
+        if not isinstance(operand, str):
+            problems.append((sub, f"{op} takes a saved group name"))
+        elif groups is not None and operand not in groups:
+            problems.append((sub, f"unknown saved group {operand!r}"))
+    elif op == "$elemMatch":
+        if _is_operator_object(operand):
+            _check_value(operand, sub, groups, problems)
+        else:
+            _check_condition(operand, sub, groups, problems)
+    elif op in ("$size", "$not"):
+        _check_value(operand, sub, groups, problems)
+    elif op in ("$veq", "$vne", "$vlt", "$vlte", "$vgt", "$vgte") and (
+        not isinstance(operand, str | int | float) or isinstance(operand, bool)
+    ):
+        problems.append((sub, f"{op} takes a version string"))
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -43,7 +43,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Table:
+class TableSchema:
     """One table of the store and the columns that identify a row."""
 
     name: str
@@ -72,7 +72,7 @@ class Table:
 
 _EVENT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
-ITEMS = Table(
+ITEMS = TableSchema(
     "items",
     (
         Column("item_id", "BIGINT", required=True, minimum=0),
@@ -88,7 +88,7 @@ ITEMS = Table(
     extensible=True,
 )
 
-USERS = Table(
+USERS = TableSchema(
     "users",
     (
         Column("user_id", "VARCHAR", required=True),
@@ -102,7 +102,7 @@ USERS = Table(
     extensible=True,
 )
 
-NEIGHBORS = Table(
+NEIGHBORS = TableSchema(
     "neighbors",
     (
         Column("encoder", "VARCHAR", required=True),
@@ -112,10 +112,10 @@ NEIGHBORS = Table(
         Column("score", "DOUBLE"),
     ),
     key=("encoder", "item_id", "rank"),
-    doc="Recommendations: the ranked nearest neighbours of each item, per encoder.",
+    doc="Recommendations: the ranked nearest neighbors of each item, per encoder.",
 )
 
-INTERACTIONS = Table(
+INTERACTIONS = TableSchema(
     "interactions",
     (
         Column("event_id", "VARCHAR", required=True),
@@ -139,7 +139,7 @@ INTERACTIONS = Table(
     doc="Historical logs of the module, the input of offline evaluation.",
 )
 
-EVENTS = Table(
+EVENTS = TableSchema(
     "events",
     (
         Column("event_id", "VARCHAR", required=True),
@@ -156,7 +156,7 @@ EVENTS = Table(
     extensible=True,
 )
 
-EXPOSURES = Table(
+EXPOSURES = TableSchema(
     "exposures",
     (
         Column("experiment", "VARCHAR", required=True),
@@ -168,7 +168,7 @@ EXPOSURES = Table(
     doc="Each time a user was shown their variant; analysis uses the first per user.",
 )
 
-TABLES: dict[str, Table] = {
+TABLES: dict[str, TableSchema] = {
     t.name: t for t in (ITEMS, USERS, NEIGHBORS, INTERACTIONS, EVENTS, EXPOSURES)
 }
 """Every table of the data model, by name."""

@@ -67,7 +67,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from abtest.schema import TABLES, Column, Table
+from abtest.schema import TABLES, Column, TableSchema
 
 DEFAULT_DB = "looklift.duckdb"
 INGEST_CHUNK_ROWS = 500_000
@@ -546,7 +546,7 @@ class _Staged:
     """A source copied into a temporary table, with what is known of its columns."""
 
     batch: Batch
-    table: Table
+    table: TableSchema
     stage: str
     name: str
     columns: dict[str, str]  # the staged columns (fixed ones included) -> DuckDB type
@@ -571,7 +571,7 @@ class _Plan:
 @dataclass(frozen=True)
 class _Prepared:
     batch: Batch
-    table: Table
+    table: TableSchema
     typed: str
     name: str
     rows_read: int
@@ -663,7 +663,12 @@ class _Loader:
         )
 
     def _refuse_nested(
-        self, table: Table, name: str, stage: str, columns: dict[str, str], extras: Sequence[str]
+        self,
+        table: TableSchema,
+        name: str,
+        stage: str,
+        columns: dict[str, str],
+        extras: Sequence[str],
     ) -> None:
         """Refuse a JSON object or list where the store keeps one value, naming row and column.
 
@@ -714,7 +719,9 @@ class _Loader:
                 )
                 columns[col] = "VARCHAR"
 
-    def _check_names(self, table: Table, columns: dict[str, str], name: str) -> tuple[str, ...]:
+    def _check_names(
+        self, table: TableSchema, columns: dict[str, str], name: str
+    ) -> tuple[str, ...]:
         fixed = {c.lower(): c for c in table.column_names}
         seen: dict[str, str] = {}
         extras: list[str] = []
@@ -757,7 +764,9 @@ class _Loader:
             extras.append(col)
         return tuple(extras)
 
-    def _asked_types(self, table: Table, asked: Mapping[str, str], name: str) -> dict[str, str]:
+    def _asked_types(
+        self, table: TableSchema, asked: Mapping[str, str], name: str
+    ) -> dict[str, str]:
         out: dict[str, str] = {}
         for col, kind in asked.items():
             if col in table.column_names:

@@ -1,4 +1,4 @@
-"""Approximate nearest neighbours: recall@k and speed of HNSW and IVF against exact search.
+"""Approximate nearest neighbors: recall@k and speed of HNSW and IVF against exact search.
 
 Exact search (``IndexFlatIP``) is the reference: recall@k is the share of its
 top-k (the item itself excluded, as in the neighbors table) that the

@@ -2,7 +2,7 @@
 
 The world: ``--items`` items (5,000) and ``--users`` users (200,000), built by
 :func:`abtest.simulate.world.build_world` (32-pixel photos: the traffic never
-looks at them) with two toy neighbour tables named like the demo's encoders
+looks at them) with two toy neighbor tables named like the demo's encoders
 (``cnn-pca`` recommends random items of the same category, ``finetuned`` prefers
 the same colour too; ``tests/conftest.py::write_toy_neighbors``). The
 experiment is the demo's, ``examples/similar-looks.yaml`` unchanged (two arms,
@@ -13,7 +13,7 @@ Two measurements of :func:`abtest.simulate.traffic.simulate_traffic`, the real
 code path, each run on a fresh copy of the world with the real store:
 
 - **generation**: everything before writing (loading the world, the batch
-  assignment, the neighbour matrices, then day by day the views, the behaviour
+  assignment, the neighbor matrices, then day by day the views, the behaviour
   model's probabilities, the impressions, taps and purchases as polars frames,
   the exposures and the truth): the time at which the last day was generated
   (the progress callback); best of ``--repeat`` (3). The goal, >= 1M events/s,
@@ -122,7 +122,7 @@ def main() -> int:
     )
     rows = [
         (f"generation, all {days} days (best of {args.repeat})", gen_s, events),
-        ("  first day, with loading, assignment, neighbours", first_s, per_day[0]),
+        ("  first day, with loading, assignment, neighbors", first_s, per_day[0]),
         (f"  days 2..{days}, steady state", later_s, later_events),
         ("writing to the store (one transaction)", write_s, written),
         ("overall: generation + writing (one run)", total_s, written),

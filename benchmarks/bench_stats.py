@@ -28,9 +28,9 @@ import numpy as np
 import tea_tasting as tt
 from tea_tasting.aggr import Aggregates
 
-from abtest.stats import CupedRatioStats, MomentArrays, RatioStats, compare, compare_arrays
+from abtest.stats import KINDS, CupedRatioStats, MomentArrays, compare, compare_arrays
 
-NAMES = ("num", "den", "pre_num", "pre_den")
+NAMES = KINDS["cuped_ratio"].variables  # num, den, pre_num, pre_den: the moments' order
 
 
 def simulate(rng: np.random.Generator, comparisons: int, users: int) -> MomentArrays:
@@ -44,15 +44,8 @@ def simulate(rng: np.random.Generator, comparisons: int, users: int) -> MomentAr
 
 
 def dataclass_at(m: MomentArrays, i: int) -> CupedRatioStats:
-    n, s, c = int(m.n[i]), m.sums[i], m.cross[i]
-    return CupedRatioStats(
-        RatioStats(n, s[0], c[0, 0], s[1], c[1, 1], c[0, 1]),
-        RatioStats(n, s[2], c[2, 2], s[3], c[3, 3], c[2, 3]),
-        c[0, 2],
-        c[0, 3],
-        c[1, 2],
-        c[1, 3],
-    )
+    """Comparison ``i``'s moments as the validated dataclass a user would type."""
+    return CupedRatioStats.from_arrays(m.at(i))
 
 
 def aggregates_at(m: MomentArrays, i: int) -> Aggregates:
@@ -90,16 +83,13 @@ def main() -> int:
     treatment = simulate(rng, args.comparisons, args.users)
     sample = range(min(args.sample, args.comparisons))
     scale = args.comparisons / len(sample)
-    control_sample, treatment_sample = (
-        MomentArrays(m.n[: len(sample)], m.sums[: len(sample)], m.cross[: len(sample)])
-        for m in (control, treatment)
-    )
+    control_sample, treatment_sample = (m.at(slice(len(sample))) for m in (control, treatment))
 
     vector_s, arrays = timed(lambda: compare_arrays("cuped_ratio", control, treatment))
     scalar_s, scalar = timed(
         lambda: [compare(dataclass_at(control, i), dataclass_at(treatment, i)) for i in sample]
     )
-    metric = tt.RatioOfMeans("num", "den", "pre_num", "pre_den")
+    metric = tt.RatioOfMeans(*NAMES)
     inputs = [
         (aggregates_at(control_sample, i), aggregates_at(treatment_sample, i)) for i in sample
     ]  # built outside the timing: tea-tasting's own work only

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
 import json
-import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from enum import Enum, StrEnum
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,6 +21,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from abtest.format import jsonable
+
+ProgressFn = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: how the pipeline's stages report their progress."""
+
 # Tables keep their columns when piped to a file or a CI log (rich would use 80).
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, soft_wrap=True)
@@ -36,36 +36,13 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types for dataclasses, paths, dates, numpy scalars and NaN (as null)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return to_jsonable(obj.to_dict())
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, _dt.datetime | _dt.date):
-        return obj.isoformat()
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def print_json(obj: Any) -> None:
-    out.print_json(json.dumps(to_jsonable(obj)))
+    """``obj`` as JSON on stdout, made JSON-ready by :func:`abtest.format.jsonable`."""
+    out.print_json(json.dumps(jsonable(obj)))
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """A terminal table: the first column left-aligned, the others right-aligned."""
     t = Table(title=title, title_justify="left", header_style="bold")
     for i, c in enumerate(columns):
         t.add_column(c, justify="left" if i == 0 else "right")
@@ -89,3 +66,18 @@ def progress() -> Iterator[Progress]:
         disable=not err.is_terminal,
     ) as p:
         yield p
+
+
+@contextmanager
+def stage_progress() -> Iterator[ProgressFn]:
+    """A progress display on stderr and the ``progress(stage, done, total)`` callback that
+    feeds it: one bar per stage, added when the stage first reports."""
+    with progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield on_progress

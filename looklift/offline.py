@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from abtest.store import Store
 from offline_eval import (
-    Comparison,
     CounterfactualEstimate,
+    EncoderComparison,
     OfflineEvalError,
-    compare,
+    compare_encoders,
     counterfactual_tap_rate,
     coverage_warning,
     evaluate_encoder,
@@ -36,7 +36,7 @@ class OfflineResult:
     """Judged queries: source items with at least one judged candidate."""
     n_judged_items: int
     """Judged (query, item) pairs over all queries (the per-query counts summed)."""
-    comparison: Comparison
+    comparison: EncoderComparison
     counterfactual: tuple[CounterfactualEstimate, ...]
     warnings: tuple[str, ...]
 
@@ -106,7 +106,7 @@ def run_offline_eval(
         )
         for e in encoders
     ]
-    comparison = compare(evaluations[0], evaluations[1], seed=seed)
+    comparison = compare_encoders(evaluations[0], evaluations[1], seed=seed)
     counterfactual: list[CounterfactualEstimate] = []
     if production is not None:
         for e in encoders:

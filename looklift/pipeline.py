@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abtest.analysis import AnalysisResult, analyze
+from abtest.analysis.decision_text import decision_text
 from abtest.simulate.history import HistoryConfig, simulate_history
 from abtest.simulate.traffic import (
     TRAFFIC_VERSION,
@@ -33,8 +34,14 @@ from abtest.simulate.world import WorldConfig, build_world
 from abtest.spec import ExperimentSpec, load_spec
 from abtest.store import Store
 from looklift.offline import OfflineResult, run_offline_eval
+from looklift.reporting import build_report_inputs, section_from_offline, tap_rate_metric
+from reports import write_report
 
-ProgressFn = Callable[[str, int, int], None]
+if TYPE_CHECKING:
+    from abtest.simulate.truth import SimulatorTruth
+    from looklift.console import ProgressFn
+    from reports import ReportPaths
+
 STAGES_TABLE = "demo_stages"
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "similar-looks.yaml"
 BASELINE, FINETUNED = "cnn-pca", "finetuned"
@@ -90,8 +97,11 @@ class DemoResult:
     offline: OfflineResult | None = None
     traffic: TrafficSummary | None = None
     analysis: AnalysisResult | None = None
-    truth: Any = None
-    report_paths: Any = None
+    truth: SimulatorTruth | None = None
+    report_paths: ReportPaths | None = None
+    tap_rate_metric: str | None = None
+    """The experiment's taps-per-impression metric: the online counterpart of the
+    counterfactual tap rate predicted offline."""
 
     @property
     def seconds(self) -> float:
@@ -171,23 +181,53 @@ def run_demo(
 ) -> DemoResult:
     """Run every stage in order; ``on_stage`` is called as each one finishes."""
     run = _Runner(config, on_stage)
-    db = config.db
     spec_text = config.spec_path.read_text()
-    spec = load_spec(config.spec_path)
-    run.result.spec = spec
+    journey = _Journey(config, load_spec(config.spec_path), spec_text, progress, run.result)
     world = WorldConfig(n_items=config.n_items, n_users=config.n_users, seed=config.seed)
+    run.stage("marketplace", _fingerprint(**asdict(world)), lambda: journey.marketplace(world))
+    run.stage("encoders", _fingerprint(seed=config.seed), journey.encoders)
+    history = journey.history_config()
+    run.stage("history", _fingerprint(**asdict(history)), lambda: journey.history(history))
+    run.stage("offline evaluation", "", journey.offline, always=True)
+    traffic = TrafficConfig(seed=config.seed)
+    run.stage(
+        "experiment traffic",
+        # The simulator's version too: a demo database simulated by an older one is
+        # simulated again (replacing exactly that earlier simulation).
+        _fingerprint(spec=spec_text, simulator=TRAFFIC_VERSION, **asdict(traffic)),
+        lambda: journey.experiment(traffic),
+    )
+    run.stage("analysis", "", journey.analysis, always=True)
+    run.stage("report", "", journey.report, always=True)
+    return run.result
 
-    def marketplace() -> str:
-        config.out_dir.mkdir(parents=True, exist_ok=True)
-        summary = build_world(world, db, overwrite=True, progress=progress)
+
+class _Journey:
+    """The work of each stage, on the demo's database; each returns its line of detail
+    and leaves what the terminal summary needs in ``result``."""
+
+    def __init__(
+        self,
+        config: DemoConfig,
+        spec: ExperimentSpec,
+        spec_text: str,
+        progress: ProgressFn,
+        result: DemoResult,
+    ) -> None:
+        self.config, self.spec, self.spec_text = config, spec, spec_text
+        self.db, self.progress, self.result = config.db, progress, result
+        result.spec = spec
+        result.tap_rate_metric = tap_rate_metric(spec)
+
+    def marketplace(self, world: WorldConfig) -> str:
+        self.config.out_dir.mkdir(parents=True, exist_ok=True)
+        summary = build_world(world, self.db, overwrite=True, progress=self.progress)
         return (
             f"{summary.n_items:,} items, {summary.n_users:,} users; "
             f"contact sheet {summary.contact_sheet}"
         )
 
-    run.stage("marketplace", _fingerprint(**asdict(world)), marketplace)
-
-    def encoders() -> str:
+    def encoders(self) -> str:
         from encoders import (
             FinetuneConfig,
             FinetunedEncoder,
@@ -196,8 +236,9 @@ def run_demo(
             write_neighbors,
         )
 
+        db, progress = self.db, self.progress
         encode_catalog(db, BASELINE, progress=progress)
-        trained = finetune(db, FinetuneConfig(seed=config.seed), progress=progress)
+        trained = finetune(db, FinetuneConfig(seed=self.config.seed), progress=progress)
         encode_catalog(db, FinetunedEncoder(trained.out_dir), FINETUNED, progress=progress)
         for name in (BASELINE, FINETUNED):
             write_neighbors(db, name, k=20, progress=progress)
@@ -206,27 +247,27 @@ def run_demo(
             f"per pair {trained.first_loss:.4f} → {trained.last_loss:.4f}); 20 neighbors per item"
         )
 
-    run.stage("encoders", _fingerprint(seed=config.seed), encoders)
+    def history_config(self) -> HistoryConfig:
+        spec, config = self.spec, self.config
+        return HistoryConfig(
+            policy=BASELINE,
+            start=spec.schedule.start.date() - dt.timedelta(days=config.history_days + 7)
+            if spec.schedule
+            else dt.date(2026, 2, 1),
+            days=config.history_days,
+            # The logged module shows as many items as the experiment's control, so that the
+            # tap rate predicted offline is comparable with the one measured online.
+            k=int(spec.variants[0].params.get("k", 5)),  # type: ignore[arg-type]
+            seed=config.seed,
+        )
 
-    history = HistoryConfig(
-        policy=BASELINE,
-        start=spec.schedule.start.date() - dt.timedelta(days=config.history_days + 7)
-        if spec.schedule
-        else dt.date(2026, 2, 1),
-        days=config.history_days,
-        # The logged module shows as many items as the experiment's control, so that the
-        # tap rate predicted offline is comparable with the one measured online.
-        k=int(spec.variants[0].params.get("k", 5)),  # type: ignore[arg-type]
-        seed=config.seed,
-    )
-
-    def logs() -> str:
-        with Store(db) as store:
+    def history(self, history: HistoryConfig) -> str:
+        with Store(self.db) as store:
             summary = simulate_history(
                 store,
                 history,
                 replace=True,
-                progress=lambda d, t: progress("history", d, t),
+                progress=lambda d, t: self.progress("history", d, t),
             )
         return (
             f"{summary.views:,} module views served by {BASELINE} "
@@ -234,32 +275,28 @@ def run_demo(
             f"{summary.search_impressions:,} search impressions for judgments"
         )
 
-    run.stage("history", _fingerprint(**asdict(history)), logs)
-
-    def offline() -> str:
-        with Store(db, read_only=True) as store:
-            run.result.offline = run_offline_eval(store, [BASELINE, FINETUNED], seed=config.seed)
-        row = run.result.offline.comparison.get("ndcg", 5)
+    def offline(self) -> str:
+        with Store(self.db, read_only=True) as store:
+            offline = run_offline_eval(store, [BASELINE, FINETUNED], seed=self.config.seed)
+        self.result.offline = offline
+        row = offline.comparison.get("ndcg", 5)
         return (
             f"nDCG@5 {row.mean_a:.3f} → {row.mean_b:.3f} ({row.lift:+.1%}, "
-            f"{run.result.offline.comparison.confidence:.0%} CI "
+            f"{offline.comparison.confidence:.0%} CI "
             f"[{row.lift_ci[0]:+.1%}, {row.lift_ci[1]:+.1%}])"
         )
 
-    run.stage("offline evaluation", "", offline, always=True)
-
-    traffic = TrafficConfig(seed=config.seed)
-
-    def experiment() -> str:
-        with Store(db) as store:
+    def experiment(self, traffic: TrafficConfig) -> str:
+        spec = self.spec
+        with Store(self.db) as store:
             summary = simulate_traffic(
                 store,
                 spec,
                 traffic,
                 replace=True,
-                progress=lambda d, t: progress("traffic", d, t),
+                progress=lambda d, t: self.progress("traffic", d, t),
             )
-        run.result.traffic = summary
+        self.result.traffic = summary
         exposed = ", ".join(f"{v} {n:,}" for v, n in summary.exposed.items())
         true_rates = ", ".join(
             f"{t.variant} {t.tap_rate:.2%} taps/impression, {t.purchases_per_user:.3f} "
@@ -272,46 +309,26 @@ def run_demo(
             f"{true_rates}"
         )
 
-    run.stage(
-        "experiment traffic",
-        # The simulator's version too: a demo database simulated by an older one is
-        # simulated again (replacing exactly that earlier simulation).
-        _fingerprint(spec=spec_text, simulator=TRAFFIC_VERSION, **asdict(traffic)),
-        experiment,
-    )
+    def analysis(self) -> str:
+        with Store(self.db, read_only=True) as store:
+            self.result.analysis = analyze(store, self.spec)
+        return decision_text(self.result.analysis)[0]
 
-    def analysis() -> str:
-        with Store(db, read_only=True) as store:
-            run.result.analysis = analyze(store, spec)
-        return run.result.analysis.decision.headline
-
-    run.stage("analysis", "", analysis, always=True)
-
-    def report() -> str:
-        from looklift.commands.report import (
-            build_report_inputs,
-            section_from_offline,
-            simulator_truth,
-        )
-        from reports import write_report
-
-        with Store(db, read_only=True) as store:
-            offline_section = (
-                section_from_offline(spec, [run.result.offline]) if run.result.offline else None
-            )
+    def report(self) -> str:
+        """The report, with the offline evaluation of the stage above (every metric and
+        cutoff it scored) and the simulator's truth, read once for report and summary."""
+        config, offline = self.config, self.result.offline
+        with Store(self.db, read_only=True) as store:
             inputs = build_report_inputs(
                 store,
-                spec,
-                spec_text,
+                self.spec,
+                self.spec_text,
                 spec_name=config.spec_path.name,
-                result=run.result.analysis,
-                offline=offline_section,
+                result=self.result.analysis,
+                offline=section_from_offline(self.spec, [offline]) if offline else None,
                 truth=True,
                 seed=config.seed,
             )
-            run.result.truth = simulator_truth(store, spec)
-        run.result.report_paths = write_report(inputs, config.report)
+        self.result.truth = inputs.truth
+        self.result.report_paths = write_report(inputs, config.report)
         return f"{config.report} (+ .md, .json)"
-
-    run.stage("report", "", report, always=True)
-    return run.result

@@ -5,21 +5,21 @@ Typical use (a store with ``interactions`` and ``neighbors``)::
     judgments = load_judgments(store)                      # purchase 2, tap 1
     a = evaluate_encoder(store, "cnn-pca", judgments, ks=(1, 5, 10))
     b = evaluate_encoder(store, "siglip-ft", judgments, ks=(1, 5, 10))
-    comparison = compare(a, b)                             # lifts, CIs, Holm
+    comparison = compare_encoders(a, b)                    # lifts, CIs, Holm
     estimate = counterfactual_tap_rate(store, "siglip-ft") # IPS / SNIPS
 
 Everything also works on plain arrays (``Judgments.from_arrays``,
 ``Run.from_arrays``, ``evaluate``, ``ips_estimate``).
 """
 
-from offline_eval.compare import compare
 from offline_eval.counterfactual import counterfactual_tap_rate, coverage_warning, ips_estimate
 from offline_eval.errors import OfflineEvalError
 from offline_eval.judgments import DEFAULT_GAINS, Judgments, load_judgments
 from offline_eval.metrics import DEFAULT_KS, METRICS, evaluate, evaluate_encoder
+from offline_eval.paired import compare_encoders
 from offline_eval.results import (
-    Comparison,
     CounterfactualEstimate,
+    EncoderComparison,
     PairedResult,
     RunEvaluation,
 )
@@ -29,15 +29,15 @@ __all__ = [
     "DEFAULT_GAINS",
     "DEFAULT_KS",
     "METRICS",
-    "Comparison",
     "CounterfactualEstimate",
+    "EncoderComparison",
     "Judgments",
     "OfflineEvalError",
     "PairedResult",
     "Run",
     "RunEvaluation",
     "catalog_size",
-    "compare",
+    "compare_encoders",
     "counterfactual_tap_rate",
     "coverage_warning",
     "evaluate",

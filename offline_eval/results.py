@@ -8,13 +8,19 @@ baseline's mean is 0).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+
+from abtest.format import jsonable
+
+CiMethod = Literal["bca", "percentile"]
+"""The bootstrap interval of a paired comparison."""
+Correction = Literal["holm", "none"]
+"""The multiple-testing correction over a comparison's rows."""
 
 
 def metric_key(metric: str, k: int) -> str:
@@ -79,7 +85,7 @@ class RunEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """Means and counts (not the per-query scores), JSON-safe."""
-        return _json_safe(
+        return jsonable(
             {
                 "encoder": self.name,
                 "n_queries": self.n_queries,
@@ -116,22 +122,22 @@ class PairedResult:
     """``p_value`` after the correction of the comparison (Holm by default)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
-class Comparison:
+class EncoderComparison:
     """Every (metric, k) of a paired comparison, with the settings that produced it."""
 
     encoder_a: str
     encoder_b: str
     rows: tuple[PairedResult, ...]
     confidence: float
-    ci_method: str
+    ci_method: CiMethod
     """``"bca"`` or ``"percentile"`` bootstrap."""
     n_resamples: int
     seed: int
-    correction: str
+    correction: Correction
     """Multiple-testing correction over the rows (``"holm"`` or ``"none"``)."""
     n_queries: int
     n_missing_a: int
@@ -152,7 +158,7 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """The settings, counts and rows, JSON-safe."""
         head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
-        return _json_safe({**head, "rows": self.to_dicts()})
+        return jsonable({**head, "rows": self.to_dicts()})
 
     def to_frame(self) -> pl.DataFrame:
         """One row per (metric, k); intervals as ``*_low`` / ``*_high`` columns."""
@@ -193,7 +199,7 @@ class CounterfactualEstimate:
     low values warn that the log barely covers the target (``None`` if unknown)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        return jsonable(asdict(self))
 
     def to_frame(self) -> pl.DataFrame:
         record = self.to_dict()
@@ -202,15 +208,3 @@ class CounterfactualEstimate:
             stem = name.removesuffix("_ci")
             record[f"{stem}_low"], record[f"{stem}_high"] = low, high
         return pl.DataFrame([record])
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -9,7 +9,7 @@ Typical use::
 The HTML is one self-contained file (plotly.js inlined, photos as base64
 thumbnails) that opens offline. Reports format the numbers of the result
 objects; they never recompute a statistic. ``looklift report`` gathers the
-inputs from a store (see ``looklift.commands.report.build_report_inputs``).
+inputs from a store (see ``looklift.reporting.build_report_inputs``).
 """
 
 from reports.errors import ReportError
@@ -24,7 +24,7 @@ from reports.inputs import (
     Thumbnail,
     TrueEffect,
     VariantInfo,
-    VariantNeighbours,
+    VariantNeighbors,
 )
 from reports.json_report import render_json, report_dict
 from reports.markdown_report import render_markdown
@@ -43,7 +43,7 @@ __all__ = [
     "Thumbnail",
     "TrueEffect",
     "VariantInfo",
-    "VariantNeighbours",
+    "VariantNeighbors",
     "build_gallery",
     "check_output",
     "offline_view",

@@ -10,14 +10,18 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from abtest.analysis import AnalysisResult
-from abtest.stats import Effect
-from reports import format as fmt
-from reports.inputs import OfflineSection
-from reports.tables import breakdown_interval_label, metric_label
+from abtest import format as fmt
+from abtest.analysis.cells import breakdown_interval_label
+from reports.tables import metric_label
+
+if TYPE_CHECKING:
+    from abtest.analysis import AnalysisResult
+    from abtest.stats import Effect
+    from reports.inputs import OfflineSection
 
 GOOD, BAD, NEUTRAL = "#1b7f3b", "#c0392b", "#6b7280"
 VARIANT_COLOURS = ("#6b7280", "#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777")

@@ -2,7 +2,7 @@
 
 Items are sampled deterministically (a seeded shuffle, taken round-robin over
 categories so the sample shows several kinds of product) among those every
-variant's encoder has neighbours for. Photos become small JPEG thumbnails, so
+variant's encoder has neighbors for. Photos become small JPEG thumbnails, so
 that the HTML report stays small whatever the size of the catalog's images.
 Photos are read with :func:`abtest.photos.read_photo` (regular files only, with a
 size and a pixel limit): anything else shows as "no photo" instead of stopping
@@ -21,10 +21,10 @@ import numpy as np
 from abtest.photos import PhotoError, read_photo
 from abtest.store import Store
 from reports.errors import ReportError
-from reports.inputs import Gallery, GalleryRow, Thumbnail, VariantInfo, VariantNeighbours
+from reports.inputs import Gallery, GalleryRow, Thumbnail, VariantInfo, VariantNeighbors
 
 SOURCE_PX = 280
-NEIGHBOUR_PX = 160
+NEIGHBOR_PX = 160
 JPEG_QUALITY = 72
 
 
@@ -42,7 +42,7 @@ def thumbnail(path: str | os.PathLike[str], size: int) -> bytes | None:
 
 
 def sample_items(store: Store, encoders: Sequence[str], n: int, seed: int) -> list[int]:
-    """``n`` items that every encoder has neighbours for: a seeded shuffle, round-robin
+    """``n`` items that every encoder has neighbors for: a seeded shuffle, round-robin
     over categories (so a sample of 8 is not 8 dresses)."""
     marks = ", ".join("?" for _ in encoders)
     frame = store.query(
@@ -80,7 +80,7 @@ def build_gallery(
     seed: int = 0,
 ) -> Gallery | None:
     """The gallery for the variants that serve an encoder; ``None`` when there is nothing
-    to show (no encoder, no items, or no neighbours)."""
+    to show (no encoder, no items, or no neighbors)."""
     if n_items < 1 or k < 1:
         raise ReportError(f"the gallery needs at least one item and k >= 1 (got {n_items}, {k})")
     served = [v for v in variants if v.encoder]
@@ -92,7 +92,7 @@ def build_gallery(
         return None
     item_marks = ", ".join("?" for _ in items)
     enc_marks = ", ".join("?" for _ in encoders)
-    neighbours = store.query(
+    neighbors = store.query(
         f"""
         SELECT n.encoder, n.item_id, n.rank, n.neighbor_id,
                i.title AS title, i.image_path AS image_path
@@ -120,9 +120,9 @@ def build_gallery(
         return cache[key]
 
     top: dict[tuple[str, int], list[Thumbnail]] = {}
-    for row in neighbours.iter_rows(named=True):
+    for row in neighbors.iter_rows(named=True):
         top.setdefault((row["encoder"], row["item_id"]), []).append(
-            thumb(row["neighbor_id"], row["title"], row["image_path"], NEIGHBOUR_PX)
+            thumb(row["neighbor_id"], row["title"], row["image_path"], NEIGHBOR_PX)
         )
     by_id = {row["item_id"]: row for row in sources.iter_rows(named=True)}
     rows = []
@@ -132,8 +132,8 @@ def build_gallery(
             GalleryRow(
                 item=thumb(item_id, source["title"], source["image_path"], SOURCE_PX),
                 category=source["category"],
-                neighbours=tuple(
-                    VariantNeighbours(
+                neighbors=tuple(
+                    VariantNeighbors(
                         variant=v.name,
                         encoder=v.encoder or "",
                         items=tuple(top.get((v.encoder or "", item_id), [])),

@@ -9,18 +9,19 @@ titles, names, the spec) shows as text and never runs.
 
 from __future__ import annotations
 
-import base64
-import functools
+import json
+from typing import TYPE_CHECKING
 
 import plotly.io as pio
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from plotly.offline import get_plotlyjs
 
 from reports import figures, tables
-from reports import format as fmt
+from reports.environment import environment
 from reports.glossary import GLOSSARY
-from reports.inputs import ReportInputs, Thumbnail
 from reports.summary import summary
+
+if TYPE_CHECKING:
+    from reports.inputs import ReportInputs
 
 PLOT_CONFIG = {
     "displaylogo": False,
@@ -28,27 +29,6 @@ PLOT_CONFIG = {
     "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d"],
     "toImageButtonOptions": {"format": "png", "scale": 2},
 }
-
-
-@functools.cache
-def environment() -> Environment:
-    """The jinja2 environment of the report templates (autoescaping everything)."""
-    env = Environment(
-        loader=PackageLoader("reports", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["data_uri"] = data_uri
-    env.filters["share"] = fmt.share
-    return env
-
-
-def data_uri(thumb: Thumbnail) -> str | None:
-    if thumb.jpeg is None:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(thumb.jpeg).decode("ascii")
 
 
 def figure_json(fig: object) -> str:
@@ -80,8 +60,6 @@ def render_html(inputs: ReportInputs, *, plotlyjs: str | None = None) -> str:
     ``plotlyjs`` replaces the inlined plotly.js (tests pass a stub to stay
     fast); by default it is plotly's own bundle.
     """
-    import json
-
     result = inputs.result
     primary = tables.primary_metric(result)
     metric_rows = tables.metric_table(inputs)
@@ -104,7 +82,7 @@ def render_html(inputs: ReportInputs, *, plotlyjs: str | None = None) -> str:
             (c, tables.offline_table(c))
             for c in (inputs.offline.comparisons if inputs.offline else ())
         ],
-        counterfactual=tables.counterfactual_table(inputs.offline)
+        counterfactual=tables.counterfactual_table(inputs.offline.counterfactual)
         if inputs.offline and inputs.offline.counterfactual
         else None,
         truth=tables.truth_table(inputs),

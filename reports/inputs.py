@@ -3,8 +3,12 @@
 The report renders these objects and nothing else: the analyzer's
 :class:`~abtest.analysis.AnalysisResult`, the spec's YAML text, and, when
 known, the offline evaluation, a gallery of recommendations and the
-simulator's truth. Every number shown comes from them; the report never
+simulator's truth (:class:`~abtest.simulate.truth.SimulatorTruth`, the
+simulator's own result). Every number shown comes from them; the report never
 recomputes a statistic.
+
+This module holds data only: the renderers import it for its types, never the
+other way round (``ReportInputs`` finds its notebook renderer when Jupyter asks).
 """
 
 from __future__ import annotations
@@ -12,7 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from abtest.analysis import AnalysisResult
-from offline_eval import Comparison, CounterfactualEstimate
+from abtest.simulate.truth import SimulatorTruth, TrueEffect
+from offline_eval import CounterfactualEstimate, EncoderComparison
+
+__all__ = [
+    "Gallery",
+    "GalleryRow",
+    "OfflineSection",
+    "ReportInputs",
+    "SimulatorTruth",
+    "Thumbnail",
+    "TrueEffect",
+    "VariantInfo",
+    "VariantNeighbors",
+]
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,7 @@ class Thumbnail:
 
 
 @dataclass(frozen=True)
-class VariantNeighbours:
+class VariantNeighbors:
     """The top recommendations one variant serves under one item."""
 
     variant: str
@@ -52,7 +69,7 @@ class GalleryRow:
 
     item: Thumbnail
     category: str | None
-    neighbours: tuple[VariantNeighbours, ...]
+    neighbors: tuple[VariantNeighbors, ...]
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,7 @@ class OfflineSection:
     """
 
     variants: tuple[VariantInfo, ...]
-    comparisons: tuple[Comparison, ...]
+    comparisons: tuple[EncoderComparison, ...]
     counterfactual: tuple[CounterfactualEstimate, ...] = ()
     online_metric: str | None = None
     judgments: str = ""
@@ -97,35 +114,10 @@ class OfflineSection:
                 return estimate
         return None
 
-    def comparison_for(self, encoder: str | None) -> Comparison | None:
+    def comparison_for(self, encoder: str | None) -> EncoderComparison | None:
         for comparison in self.comparisons:
             if comparison.encoder_b == encoder:
                 return comparison
-        return None
-
-
-@dataclass(frozen=True)
-class TrueEffect:
-    """The simulator's true value of a metric in control and one treatment."""
-
-    metric: str
-    variant: str
-    control_value: float
-    treatment_value: float
-    lift: float
-
-
-@dataclass(frozen=True)
-class SimulatorTruth:
-    """Ground truth of a simulated experiment: only a simulation can know it."""
-
-    effects: tuple[TrueEffect, ...]
-    source: str = "truth_experiments"
-
-    def effect(self, metric: str, variant: str) -> TrueEffect | None:
-        for e in self.effects:
-            if e.metric == metric and e.variant == variant:
-                return e
         return None
 
 

@@ -1,40 +1,25 @@
 """The report as JSON: the analysis, offline evaluation, gallery and spec as plain data.
 
 Numbers are the result objects' own (``AnalysisResult.to_dict`` and the
-offline results' ``to_dict``); NaN and infinity, which JSON cannot hold,
-become ``null``. Photos are referenced by their path, not embedded.
+offline results' ``to_dict``), made JSON-ready by :func:`abtest.format.jsonable`:
+NaN and infinity, which JSON cannot hold, become ``null``. Photos are
+referenced by their path, not embedded.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import decimal
 import json
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reports.inputs import Gallery, OfflineSection, ReportInputs, SimulatorTruth
+from abtest.analysis.decision_text import json_summary
+from abtest.format import jsonable
 from reports.summary import summary
 
+if TYPE_CHECKING:
+    from reports.inputs import Gallery, OfflineSection, ReportInputs, SimulatorTruth
+
 FORMAT_VERSION = 1
-
-
-def plain(obj: Any) -> Any:
-    """JSON-ready values: NaN/inf as None, decimals as floats, dates as text, tuples as lists."""
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [plain(v) for v in obj]
-    if isinstance(obj, decimal.Decimal):  # DuckDB sums of integers can arrive as DECIMAL
-        obj = float(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
-        return plain(obj.item())
-    return obj
 
 
 def _offline(section: OfflineSection) -> dict[str, Any]:
@@ -59,13 +44,13 @@ def _gallery(gallery: Gallery) -> dict[str, Any]:
             {
                 **item(row.item),
                 "category": row.category,
-                "neighbours": [
+                "neighbors": [
                     {
                         "variant": n.variant,
                         "encoder": n.encoder,
                         "items": [item(t) for t in n.items],
                     }
-                    for n in row.neighbours
+                    for n in row.neighbors
                 ],
             }
             for row in gallery.rows
@@ -82,8 +67,9 @@ def _truth(truth: SimulatorTruth) -> dict[str, Any]:
 
 
 def report_dict(inputs: ReportInputs) -> dict[str, Any]:
+    """The whole report as plain JSON values (what :func:`render_json` writes)."""
     glance = summary(inputs)
-    return plain(
+    return jsonable(
         {
             "report": "looklift lift report",
             "format_version": FORMAT_VERSION,
@@ -95,7 +81,7 @@ def report_dict(inputs: ReportInputs) -> dict[str, Any]:
                 "tiles": [dataclasses.asdict(t) for t in glance.tiles],
             },
             "variants": [dataclasses.asdict(v) for v in inputs.variants],
-            "analysis": inputs.result.to_dict(),
+            "analysis": json_summary(inputs.result),
             "offline": _offline(inputs.offline) if inputs.offline else None,
             "gallery": _gallery(inputs.gallery) if inputs.gallery else None,
             "simulator_truth": _truth(inputs.truth) if inputs.truth else None,

@@ -8,12 +8,15 @@ The spec goes in a fenced block longer than any run of backticks in it.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from reports import format as fmt
+from abtest import format as fmt
 from reports import tables
 from reports.glossary import GLOSSARY
-from reports.inputs import ReportInputs
 from reports.summary import summary
+
+if TYPE_CHECKING:
+    from reports.inputs import ReportInputs
 
 _INLINE = re.compile(r"([\\`*_\[\]|~])")
 """Characters that start inline markup (emphasis, code, links) or end a table cell."""
@@ -32,7 +35,7 @@ def md_paragraph(text: object) -> str:
     return _BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", md(text), count=1)
 
 
-def md_table(table: tables.Table) -> str:
+def md_table(table: tables.TextTable) -> str:
     lines = [
         "| " + " | ".join(md(c) for c in table.columns) + " |",
         "|" + "|".join(" ---: " if right else " --- " for right in table.numeric()) + "|",
@@ -78,7 +81,7 @@ def _header(inputs: ReportInputs) -> list[str]:
             f"- Variant **{md(v.name)}**{role}: {md(fmt.share(v.weight))} of users"
             f"{encoder}{description}"
         )
-    tiles = tables.Table(
+    tiles = tables.TextTable(
         ("", "value", "detail"),
         tuple(tables.Row((t.label, t.value, t.detail)) for t in glance.tiles),
     )
@@ -122,7 +125,7 @@ def _metrics(inputs: ReportInputs) -> list[str]:
     blocks = [
         "## Metrics",
         md(caption),
-        md_table(tables.Table(tuple(columns), tuple(cells))),
+        md_table(tables.TextTable(tuple(columns), tuple(cells))),
     ]
     guards = [
         f"- Guardrail {md(r.metric)} / {md(r.variant)}: one-sided p = {r.p_worse} that it got "
@@ -213,7 +216,7 @@ def _offline(inputs: ReportInputs) -> list[str]:
         blocks += [
             "### Counterfactual tap rate",
             md(GLOSSARY["counterfactual"]),
-            md_table(tables.counterfactual_table(offline)),
+            md_table(tables.counterfactual_table(offline.counterfactual)),
         ]
     if offline.notes:
         blocks.append("\n".join(f"- {md(n)}" for n in offline.notes))
@@ -231,18 +234,21 @@ def _gallery(inputs: ReportInputs) -> list[str]:
     ]
     for row in gallery.rows:
         category = f" ({md(row.category)})" if row.category else ""
-        columns = ("rank", *(f"{n.variant} · {n.encoder}" for n in row.neighbours))
-        depth = max((len(n.items) for n in row.neighbours), default=0)
+        columns = ("rank", *(f"{n.variant} · {n.encoder}" for n in row.neighbors))
+        depth = max((len(n.items) for n in row.neighbors), default=0)
         cells = tuple(
             tables.Row(
                 (
                     str(rank + 1),
-                    *(n.items[rank].title if rank < len(n.items) else "" for n in row.neighbours),
+                    *(n.items[rank].title if rank < len(n.items) else "" for n in row.neighbors),
                 )
             )
             for rank in range(depth)
         )
-        blocks += [f"### {md(row.item.title)}{category}", md_table(tables.Table(columns, cells))]
+        blocks += [
+            f"### {md(row.item.title)}{category}",
+            md_table(tables.TextTable(columns, cells)),
+        ]
     return blocks
 
 

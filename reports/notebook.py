@@ -2,7 +2,7 @@
 
 ``ReportInputs`` shows the decision, the tiles, the metric table and the
 offline prediction (no figures: those live in the full report). The offline
-evaluation's :class:`~offline_eval.Comparison` belongs to another room, so
+evaluation's :class:`~offline_eval.EncoderComparison` belongs to another room, so
 :func:`offline_view` wraps it rather than changing it.
 """
 
@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from offline_eval import Comparison, CounterfactualEstimate
 from reports import tables
-from reports.html_report import environment
-from reports.inputs import OfflineSection, ReportInputs
+from reports.environment import environment
 from reports.summary import summary
+
+if TYPE_CHECKING:  # types only: ``ReportInputs`` imports this module to show itself
+    from offline_eval import CounterfactualEstimate, EncoderComparison
+    from reports.inputs import ReportInputs
 
 
 def inputs_html(inputs: ReportInputs) -> str:
+    """The report's decision, tiles, metric table and offline prediction as HTML."""
     rows = tables.metric_table(inputs)
     return (
         environment()
@@ -44,13 +48,10 @@ def inputs_html(inputs: ReportInputs) -> str:
 class OfflineView:
     """An offline comparison (and counterfactual estimates) that Jupyter shows as tables."""
 
-    comparison: Comparison
+    comparison: EncoderComparison
     counterfactual: tuple[CounterfactualEstimate, ...] = ()
 
     def _repr_html_(self) -> str:
-        section = OfflineSection(
-            variants=(), comparisons=(self.comparison,), counterfactual=self.counterfactual
-        )
         return (
             environment()
             .get_template("notebook.html.j2")
@@ -63,7 +64,7 @@ class OfflineView:
                 settings="",
                 prediction=None,
                 comparisons=[(self.comparison, tables.offline_table(self.comparison))],
-                counterfactual=tables.counterfactual_table(section)
+                counterfactual=tables.counterfactual_table(self.counterfactual)
                 if self.counterfactual
                 else None,
             )
@@ -71,7 +72,7 @@ class OfflineView:
 
 
 def offline_view(
-    comparison: Comparison, counterfactual: Sequence[CounterfactualEstimate] = ()
+    comparison: EncoderComparison, counterfactual: Sequence[CounterfactualEstimate] = ()
 ) -> OfflineView:
-    """Wrap an offline comparison for display in a notebook: ``offline_view(compare(a, b))``."""
+    """Wrap an offline comparison for a notebook: ``offline_view(compare_encoders(a, b))``."""
     return OfflineView(comparison, tuple(counterfactual))

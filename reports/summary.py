@@ -9,11 +9,15 @@ for simulations only, the true lift.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from abtest.analysis import AnalysisResult, MetricComparison
-from reports import format as fmt
-from reports.inputs import OfflineSection, ReportInputs
+from abtest import format as fmt
+from abtest.analysis.decision_text import decision_text
 from reports.tables import comparison_status, headline_row, primary_metric
+
+if TYPE_CHECKING:
+    from abtest.analysis import AnalysisResult, MetricComparison
+    from reports.inputs import OfflineSection, ReportInputs
 
 _DECISION_STATUS = {
     "winner": "good",
@@ -50,6 +54,7 @@ def summary(inputs: ReportInputs) -> Summary:
     """The decision of the analysis and the tiles that back it, as strings."""
     result = inputs.result
     d = result.decision
+    headline, reason = decision_text(result)
     primary = primary_metric(result)
     several = len(result.variants) > 2
     tiles = []
@@ -64,8 +69,8 @@ def summary(inputs: ReportInputs) -> Summary:
                 value=fmt.signed_pct(rel.estimate),
                 detail=(
                     f"{c.variant} vs {c.control}: "
-                    f"{result.format_value(c.metric, c.comparison.control_mean)} → "
-                    f"{result.format_value(c.metric, c.comparison.treatment_mean)} · "
+                    f"{fmt.metric_value(c.comparison.control_mean, info.percent)} → "
+                    f"{fmt.metric_value(c.comparison.treatment_mean, info.percent)} · "
                     f"{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)}, "
                     f"p {fmt.p_value(c.p_value)}"
                     + _adjusted_text(c, result.correction)
@@ -94,8 +99,8 @@ def summary(inputs: ReportInputs) -> Summary:
     return Summary(
         verdict=d.verdict,
         status=_DECISION_STATUS.get(d.verdict, "neutral"),
-        headline=d.headline,
-        reason=d.reason,
+        headline=headline,
+        reason=reason,
         tiles=tuple(tiles),
     )
 

@@ -10,12 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from abtest.analysis import AnalysisResult, MetricComparison, MetricInfo
-from abtest.analysis.render import metric_rows
-from offline_eval import Comparison, PairedResult
-from reports import format as fmt
-from reports.inputs import OfflineSection, ReportInputs
+from abtest import format as fmt
+from abtest.analysis.cells import (
+    adjusted_level,
+    breakdown_cells,
+    breakdown_interval_label,
+    comparison_cells,
+)
+
+if TYPE_CHECKING:
+    from abtest.analysis import AnalysisResult, MetricComparison, MetricInfo
+    from offline_eval import CounterfactualEstimate, EncoderComparison, PairedResult
+    from reports.inputs import ReportInputs
 
 GROUP_ORDER = ("primary", "secondary", "guardrail")
 METRIC_LABELS = {"ndcg": "nDCG", "precision": "P", "recall": "Recall", "mrr": "MRR"}
@@ -61,7 +69,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Table:
+class TextTable:
     """A table of formatted cells, rendered alike in HTML and Markdown."""
 
     columns: tuple[str, ...]
@@ -94,7 +102,7 @@ def comparison_status(c: MetricComparison) -> str:
     return "neutral"
 
 
-def headline_row(comparison: Comparison, metric: str = "ndcg") -> PairedResult | None:
+def headline_row(comparison: EncoderComparison, metric: str = "ndcg") -> PairedResult | None:
     """The row quoted in summaries: ``metric`` at k = 5 if scored, else its smallest k."""
     rows = [r for r in comparison.rows if r.metric == metric]
     if not rows:
@@ -118,51 +126,47 @@ def _result_text(c: MetricComparison) -> str:
 def metric_table(inputs: ReportInputs) -> list[MetricRow]:
     """One row per metric and treatment, primary metrics first, guardrails last."""
     result = inputs.result
-    rows = []
-    for row, c in zip(metric_rows(result), result.comparisons, strict=True):
-        info = result.metric(c.metric)
-        truth = inputs.truth.effect(c.metric, c.variant) if inputs.truth else None
-        rows.append(
-            MetricRow(
-                metric=c.metric,
-                description=info.description,
-                group=c.group,
-                variant=c.variant,
-                control=row["control"],
-                treatment=row["treatment"],
-                absolute=fmt.change(c.comparison.absolute.estimate, percent=info.percent),
-                absolute_ci=fmt.change_interval(
-                    c.comparison.absolute.ci_low,
-                    c.comparison.absolute.ci_high,
-                    percent=info.percent,
-                ),
-                absolute_ci_adjusted=fmt.change_interval(
-                    c.comparison.absolute.ci_low_adjusted,
-                    c.comparison.absolute.ci_high_adjusted,
-                    percent=info.percent,
-                ),
-                lift=row["lift"],
-                lift_ci=row["lift_ci"],
-                lift_ci_adjusted=row["lift_ci_adjusted"],
-                ci_level=fmt.level(c.comparison.relative.ci_level),
-                ci_level_adjusted=(
-                    fmt.level(c.comparison.relative.ci_level_adjusted)
-                    if c.comparison.relative.ci_level_adjusted is not None
-                    else None
-                ),
-                p=row["p"],
-                p_adjusted=row["p_adjusted"],
-                p_worse=row["p_worse"],
-                result=_result_text(c),
-                status=comparison_status(c)
-                if c.group != "guardrail"
-                else ("bad" if c.guardrail_breached else "good"),
-                note=row["note"],
-                true_lift=None if truth is None else fmt.signed_pct(truth.lift),
-            )
-        )
+    header_level = adjusted_level(result)
+    rows = [
+        _metric_row(inputs, c, result.metric(c.metric), header_level) for c in result.comparisons
+    ]
     rows.sort(key=lambda r: GROUP_ORDER.index(r.group) if r.group in GROUP_ORDER else 99)
     return rows
+
+
+def _metric_row(
+    inputs: ReportInputs, c: MetricComparison, info: MetricInfo, header_level: float | None
+) -> MetricRow:
+    """One comparison's line: every cell formatted by :mod:`abtest.format`.
+
+    ``header_level`` is the level the adjusted-interval column names; an interval
+    widened to another level says its own.
+    """
+    truth = inputs.truth.effect(c.metric, c.variant) if inputs.truth else None
+    absolute, rel = c.comparison.absolute, c.comparison.relative
+    return MetricRow(
+        metric=c.metric,
+        description=info.description,
+        group=c.group,
+        variant=c.variant,
+        **comparison_cells(c, percent=info.percent, header_level=header_level)._asdict(),
+        absolute=fmt.change(absolute.estimate, percent=info.percent),
+        absolute_ci=fmt.change_interval(absolute.ci_low, absolute.ci_high, percent=info.percent),
+        absolute_ci_adjusted=fmt.change_interval(
+            absolute.ci_low_adjusted, absolute.ci_high_adjusted, percent=info.percent
+        ),
+        ci_level=fmt.level(rel.ci_level),
+        ci_level_adjusted=(
+            fmt.level(rel.ci_level_adjusted) if rel.ci_level_adjusted is not None else None
+        ),
+        p_worse=fmt.p_value(c.p_worse),
+        result=_result_text(c),
+        status=comparison_status(c)
+        if c.group != "guardrail"
+        else ("bad" if c.guardrail_breached else "good"),
+        note=c.comparison.message or "",
+        true_lift=None if truth is None else fmt.signed_pct(truth.lift),
+    )
 
 
 def ci_levels(rows: Sequence[MetricRow]) -> str:
@@ -204,7 +208,7 @@ def window_line(result: AnalysisResult) -> str:
 # ---------------------------------------------------------------------------------------
 # Health
 # ---------------------------------------------------------------------------------------
-def srm_table(result: AnalysisResult) -> Table:
+def srm_table(result: AnalysisResult) -> TextTable:
     srm = result.health.srm
     rows = []
     for i, variant in enumerate(result.variants):
@@ -222,7 +226,9 @@ def srm_table(result: AnalysisResult) -> Table:
                 "bad" if srm.flagged else "neutral",
             )
         )
-    return Table(("variant", "configured share", "expected users", "observed users"), tuple(rows))
+    return TextTable(
+        ("variant", "configured share", "expected users", "observed users"), tuple(rows)
+    )
 
 
 def srm_verdict(result: AnalysisResult) -> tuple[str, str]:
@@ -243,7 +249,7 @@ def srm_verdict(result: AnalysisResult) -> tuple[str, str]:
     )
 
 
-def exposure_table(result: AnalysisResult) -> Table:
+def exposure_table(result: AnalysisResult) -> TextTable:
     """New (and cumulative) exposed users per day, one column per variant."""
     by_day: dict[object, dict[str, tuple[int, int]]] = {}
     for e in result.health.exposures_per_day:
@@ -255,19 +261,13 @@ def exposure_table(result: AnalysisResult) -> Table:
             new, total = per_variant.get(v, (0, 0))
             cells.append(f"{new:,} ({total:,})" if v in per_variant else "0")
         rows.append(Row(tuple(cells)))
-    return Table(("day", *(f"{v}: new (total)" for v in result.variants)), tuple(rows))
+    return TextTable(("day", *(f"{v}: new (total)" for v in result.variants)), tuple(rows))
 
 
 # ---------------------------------------------------------------------------------------
 # Over time and segments
 # ---------------------------------------------------------------------------------------
-def breakdown_interval_label(result: AnalysisResult) -> str:
-    """The level and kind of the day-by-day and segment intervals (never corrected)."""
-    kind = "confidence sequence" if result.test == "sequential" else "CI"
-    return f"{fmt.level(1.0 - result.alpha)} {kind}"
-
-
-def daily_table(result: AnalysisResult, metric: str) -> Table:
+def daily_table(result: AnalysisResult, metric: str) -> TextTable:
     rows = []
     info = result.metric(metric)
     for p in result.daily:
@@ -278,15 +278,11 @@ def daily_table(result: AnalysisResult, metric: str) -> Table:
                 (
                     str(p.day),
                     p.variant,
-                    f"{p.control_users:,} / {p.treatment_users:,}",
-                    fmt.metric_value(p.control_value, info.percent),
-                    fmt.metric_value(p.treatment_value, info.percent),
-                    fmt.signed_pct(p.lift),
-                    fmt.interval(p.lift_low, p.lift_high),
+                    *breakdown_cells(p, percent=info.percent)[:-1],  # no p: see the segments
                 )
             )
         )
-    return Table(
+    return TextTable(
         (
             "day",
             "variant",
@@ -300,7 +296,7 @@ def daily_table(result: AnalysisResult, metric: str) -> Table:
     )
 
 
-def segment_table(result: AnalysisResult, metric: str) -> Table:
+def segment_table(result: AnalysisResult, metric: str) -> TextTable:
     rows = []
     info = result.metric(metric)
     for s in result.segments:
@@ -313,17 +309,12 @@ def segment_table(result: AnalysisResult, metric: str) -> Table:
                     s.segment,
                     s.value,
                     s.variant,
-                    f"{s.control_users:,} / {s.treatment_users:,}",
-                    fmt.metric_value(s.control_value, info.percent),
-                    fmt.metric_value(s.treatment_value, info.percent),
-                    fmt.signed_pct(s.lift),
-                    fmt.interval(s.lift_low, s.lift_high),
-                    fmt.p_value(s.p_value),
+                    *breakdown_cells(s, percent=info.percent),
                 ),
                 "good" if significant and s.lift > 0 else ("bad" if significant else "neutral"),
             )
         )
-    return Table(
+    return TextTable(
         (
             "segment",
             "value",
@@ -347,7 +338,7 @@ def metric_label(metric: str, k: int) -> str:
     return f"{METRIC_LABELS.get(metric, metric)}@{k}"
 
 
-def offline_table(comparison: Comparison) -> Table:
+def offline_table(comparison: EncoderComparison) -> TextTable:
     rows = []
     for r in comparison.rows:
         significant = r.p_adjusted < 1 - comparison.confidence
@@ -364,7 +355,7 @@ def offline_table(comparison: Comparison) -> Table:
                 ("good" if r.diff > 0 else "bad") if significant else "neutral",
             )
         )
-    return Table(
+    return TextTable(
         (
             "metric",
             comparison.encoder_a,
@@ -377,7 +368,7 @@ def offline_table(comparison: Comparison) -> Table:
     )
 
 
-def prediction_table(inputs: ReportInputs) -> Table | None:
+def prediction_table(inputs: ReportInputs) -> TextTable | None:
     """Offline prediction next to the online result, one row per variant."""
     offline, result = inputs.offline, inputs.result
     if offline is None:
@@ -391,7 +382,7 @@ def prediction_table(inputs: ReportInputs) -> Table | None:
         estimate = offline.counterfactual_for(encoder)
         online = online_lift = ""
         if metric is not None:
-            online = result.format_value(metric, result.value(metric, v).value)
+            online = fmt.metric_value(result.value(metric, v).value, result.metric(metric).percent)
             if v != result.control:
                 c = result.comparison(metric, v)
                 rel = c.comparison.relative
@@ -406,7 +397,7 @@ def prediction_table(inputs: ReportInputs) -> Table | None:
                     (f"{fmt.signed_pct(ndcg.lift)} {fmt.interval(*ndcg.lift_ci)}" if ndcg else ""),
                     online_lift,
                     (
-                        f"{fmt.pct(estimate.snips, 2)} {_plain_interval(estimate.snips_ci)}"
+                        f"{fmt.pct(estimate.snips, 2)} {fmt.rate_interval(*estimate.snips_ci)}"
                         if estimate
                         else fmt.DASH
                     ),
@@ -419,7 +410,7 @@ def prediction_table(inputs: ReportInputs) -> Table | None:
     predicted_level = (
         fmt.level(offline.counterfactual[0].confidence) if offline.counterfactual else ""
     )
-    return Table(
+    return TextTable(
         (
             "variant",
             "encoder",
@@ -432,22 +423,16 @@ def prediction_table(inputs: ReportInputs) -> Table | None:
     )
 
 
-def _plain_interval(ci: tuple[float, float]) -> str:
-    low, high = ci
-    if not (fmt.finite(low) and fmt.finite(high)):
-        return fmt.DASH
-    return f"[{low:.2%}, {high:.2%}]"
-
-
-def counterfactual_table(offline: OfflineSection) -> Table:
+def counterfactual_table(estimates: Sequence[CounterfactualEstimate]) -> TextTable:
+    """Each encoder's counterfactual tap rate (SNIPS and IPS) and how well the log covers it."""
     rows = []
-    for e in offline.counterfactual:
+    for e in estimates:
         rows.append(
             Row(
                 (
                     e.policy,
-                    f"{fmt.pct(e.snips, 2)} {_plain_interval(e.snips_ci)}",
-                    f"{fmt.pct(e.ips, 2)} {_plain_interval(e.ips_ci)}",
+                    f"{fmt.pct(e.snips, 2)} {fmt.rate_interval(*e.snips_ci)}",
+                    f"{fmt.pct(e.ips, 2)} {fmt.rate_interval(*e.ips_ci)}",
                     f"{e.n_matched:,} of {e.n_impressions:,}",
                     f"{e.effective_sample_size:,.0f}",
                     fmt.pct(e.target_slots_logged, 0)
@@ -457,8 +442,8 @@ def counterfactual_table(offline: OfflineSection) -> Table:
                 "warn" if (e.target_slots_logged or 1) < 0.5 else "neutral",
             )
         )
-    level = fmt.level(offline.counterfactual[0].confidence) if offline.counterfactual else ""
-    return Table(
+    level = fmt.level(estimates[0].confidence) if estimates else ""
+    return TextTable(
         (
             "encoder",
             f"tap rate, SNIPS ({level} CI)",
@@ -471,7 +456,7 @@ def counterfactual_table(offline: OfflineSection) -> Table:
     )
 
 
-def truth_table(inputs: ReportInputs) -> Table | None:
+def truth_table(inputs: ReportInputs) -> TextTable | None:
     if inputs.truth is None:
         return None
     rows = []
@@ -498,7 +483,7 @@ def truth_table(inputs: ReportInputs) -> Table | None:
                 "sim",
             )
         )
-    return Table(
+    return TextTable(
         (
             "metric",
             "variant",

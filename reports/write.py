@@ -11,12 +11,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reports.errors import ReportError
 from reports.html_report import render_html
-from reports.inputs import ReportInputs
 from reports.json_report import render_json
 from reports.markdown_report import render_markdown
+
+if TYPE_CHECKING:
+    from reports.inputs import ReportInputs
 
 HTML_SUFFIXES = (".html", ".htm")
 

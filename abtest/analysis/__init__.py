@@ -2,9 +2,15 @@
 
 ``analyze(store, spec)`` returns an :class:`AnalysisResult` that renders as a
 terminal table, converts to polars and JSON, and displays in Jupyter.
+:class:`MetricMoments` is the contract between the two sides: one per metric,
+it names the metric's moment columns in SQL and reads query results back into
+the engine's :class:`~abtest.stats.MomentArrays`. :func:`decision_text` says the
+decision in words; :func:`json_summary` is the result as JSON with those words.
 """
 
-from abtest.analysis.analyze import AnalysisError, analysis_window, analyze, variant_stats
+from abtest.analysis.analyze import analyze, variant_stats
+from abtest.analysis.decision_text import decision_text, json_summary
+from abtest.analysis.moments import MetricMoments, Moment, metric_moments
 from abtest.analysis.result import (
     AnalysisResult,
     DailyPoint,
@@ -16,6 +22,7 @@ from abtest.analysis.result import (
     SegmentPoint,
     VariantValue,
 )
+from abtest.analysis.window import AnalysisError, analysis_window
 
 __all__ = [
     "AnalysisError",
@@ -26,9 +33,14 @@ __all__ = [
     "Health",
     "MetricComparison",
     "MetricInfo",
+    "MetricMoments",
+    "Moment",
     "SegmentPoint",
     "VariantValue",
     "analysis_window",
     "analyze",
+    "decision_text",
+    "json_summary",
+    "metric_moments",
     "variant_stats",
 ]

@@ -1,22 +1,37 @@
 """What an analysis returns: frozen results that render as a terminal table,
 convert to a polars DataFrame and to JSON, and show as HTML in Jupyter.
 
-Reports read these objects; they never recompute statistics.
+Results carry numbers and names, not prose: the sentences an analyst reads are
+built from these fields by the formatters (the decision's by
+:func:`abtest.analysis.decision_text.decision_text`). Reports read these
+objects; they never recompute statistics.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import html
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
-from abtest.stats import Comparison, Effect, SrmResult
+from abtest import format as fmt
+from abtest.spec.models import Direction
+from abtest.stats import Comparison, Effect, MetricType, SrmResult, Test
+
+Group = Literal["primary", "secondary", "guardrail"]
+"""The role of a metric in the spec."""
+Kind = Literal["mean", "proportion", "ratio"]
+"""A metric's kind as the spec defines it (its metric type adds CUPED)."""
+Verdict = Literal["better", "worse", "inconclusive", "undefined"]
+"""How one comparison reads: significantly better or worse, not significant, not testable."""
+DecisionVerdict = Literal["winner", "loser", "no_difference", "guardrail_breached", "invalid"]
+"""The analysis' answer (see :class:`Decision`)."""
+Correction = Literal["holm", "bh", "none"]
+"""The multiple-testing correction the spec asks for."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +39,11 @@ class MetricInfo:
     """A metric as the spec defines it, and how its values read."""
 
     name: str
-    group: str  # primary | secondary | guardrail
-    kind: str  # mean | proportion | ratio
-    metric_type: str  # what the engine computed: ... | cuped_mean | cuped_ratio
-    direction: str  # higher_is_better | lower_is_better
+    group: Group
+    kind: Kind
+    metric_type: MetricType
+    """What the engine computed: the kind, or ``cuped_mean`` / ``cuped_ratio``."""
+    direction: Direction
     description: str
     percent: bool
     """Whether values read best as percentages (proportions, and ratios of counts)."""
@@ -62,14 +78,14 @@ class MetricComparison:
     """
 
     metric: str
-    group: str
+    group: Group
     variant: str
     control: str
     comparison: Comparison
     p_value: float
     p_adjusted: float | None
     significant: bool
-    verdict: str
+    verdict: Verdict
     """``better``, ``worse``, ``inconclusive`` or ``undefined`` (see ``comparison.message``)."""
     p_worse: float | None
     guardrail_breached: bool
@@ -140,12 +156,34 @@ class Health:
 
 @dataclass(frozen=True)
 class Decision:
-    """The one-line answer for the analyst, with the reason."""
+    """The analysis' answer, as fields: what was decided, about which variant, on what.
 
-    verdict: str  # winner | loser | no_difference | guardrail_breached | invalid
+    - ``verdict``: ``invalid`` (sample ratio mismatch: nothing else is read),
+      ``winner`` / ``guardrail_breached`` (the variant with the largest
+      significant improvement of the primary metric; ``guardrail_breached`` when
+      it breached a guardrail), ``loser`` (a variant significantly worse on the
+      primary metric, none better) or ``no_difference``;
+    - ``variant``: the variant the verdict names (``None`` for ``invalid`` and
+      ``no_difference``);
+    - ``metric``: the primary metric the decision reads (the first one);
+    - ``rests_on``: ``(metric, variant)`` of the comparison the verdict rests on
+      (``AnalysisResult.comparison(*rests_on)``), ``None`` when no single
+      comparison decides;
+    - ``breached_guardrails``: the guardrail metrics the named variant breached;
+    - ``srm_p_value`` / ``srm_flagged``: the sample ratio mismatch check the
+      verdict first reads.
+
+    The words every output shows (headline and reason) are built from these
+    fields by :func:`abtest.analysis.decision_text.decision_text`.
+    """
+
+    verdict: DecisionVerdict
     variant: str | None
-    headline: str
-    reason: str
+    metric: str
+    rests_on: tuple[str, str] | None
+    breached_guardrails: tuple[str, ...]
+    srm_p_value: float
+    srm_flagged: bool
 
 
 @dataclass(frozen=True)
@@ -161,8 +199,8 @@ class AnalysisResult:
     variants: tuple[str, ...]
     weights: tuple[float, ...]
     alpha: float
-    test: str
-    correction: str
+    test: Test
+    correction: Correction
     cuped_days: int
     metrics: tuple[MetricInfo, ...]
     values: tuple[VariantValue, ...]
@@ -174,12 +212,14 @@ class AnalysisResult:
 
     # -- lookups ---------------------------------------------------------------------
     def metric(self, name: str) -> MetricInfo:
+        """The metric called ``name``; ``KeyError`` if the analysis has none."""
         for m in self.metrics:
             if m.name == name:
                 return m
         raise KeyError(name)
 
     def value(self, metric: str, variant: str) -> VariantValue:
+        """One metric's value in one variant."""
         for v in self.values:
             if v.metric == metric and v.variant == variant:
                 return v
@@ -198,6 +238,7 @@ class AnalysisResult:
         return text if len(adjusted) == len(self.metrics) else f"{text} ({', '.join(adjusted)})"
 
     def comparison(self, metric: str, variant: str | None = None) -> MetricComparison:
+        """The comparison of ``variant`` (the first treatment by default) on ``metric``."""
         for c in self.comparisons:
             if c.metric == metric and (variant is None or c.variant == variant):
                 return c
@@ -246,49 +287,32 @@ class AnalysisResult:
         return pl.DataFrame(rows)
 
     def daily_frame(self) -> pl.DataFrame:
+        """The day-by-day series: one row per metric, treatment and day."""
         return pl.DataFrame([dataclasses.asdict(d) for d in self.daily])
 
     def segments_frame(self) -> pl.DataFrame:
+        """The segment breakdown: one row per segment value, metric and treatment."""
         return pl.DataFrame([dataclasses.asdict(s) for s in self.segments])
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        """Every field as plain JSON values (NaN as ``None``, dates as ISO text)."""
+        return fmt.jsonable(dataclasses.asdict(self))
 
     def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
     # -- display --------------------------------------------------------------------
-    def format_value(self, metric: str, value: float) -> str:
-        return format_value(self.metric(metric), value)
-
+    # The renderer reads results (their types only); a result reaches it only when shown,
+    # so neither module imports the other when loaded.
     def __rich__(self) -> Any:
+        """The terminal summary (decision, health, metric table), for ``rich``."""
         from abtest.analysis.render import rich_summary
 
         return rich_summary(self)
 
     def _repr_html_(self) -> str:
+        """The decision and metric table as HTML, for Jupyter."""
         from abtest.analysis.render import html_table
 
         return html_table(self)
-
-
-def format_value(info: MetricInfo, value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    return f"{value:.2%}" if info.percent else f"{value:,.3f}"
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    return obj
-
-
-def escape(text: object) -> str:
-    return html.escape(str(text), quote=True)

@@ -3,12 +3,12 @@
 Two surfaces are logged for every item view.
 
 The "similar looks" module (``policy`` = the production encoder) shows the
-production encoder's top-k neighbours, except in
+production encoder's top-k neighbors, except in
 a small share ``epsilon`` of views, where it shows a uniformly random ordered
 subset of the top-``pool`` candidates. Every impression carries the exact
 marginal probability that the policy shows that item at that position:
 
-    propensity(i, p) = (1 - epsilon) * [i is the top-p neighbour] + epsilon / M
+    propensity(i, p) = (1 - epsilon) * [i is the top-p neighbor] + epsilon / M
 
 where M is the number of candidates in the pool. That is what counterfactual
 estimators (IPS, SNIPS) need to predict another encoder's tap rate offline.
@@ -26,6 +26,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -165,51 +166,14 @@ def simulate_history(
             candidates = neighbor_matrix(store, market, config.policy, config.pool)
         except KeyError as exc:
             raise HistoryError(f"{exc.args[0]}; run 'looklift neighbors' for it first") from None
-        policies = [config.policy] + ([SEARCH_POLICY] if config.search else [])
-        where = f"policy IN ({', '.join('?' for _ in policies)}) AND ts >= ? AND ts < ?"
-        params = [*policies, config.start, config.end]
-        existing = store.count("interactions", where, params)
-        if existing and not replace:
-            raise HistoryError(
-                f"interactions already holds {existing:,} events of {' and '.join(policies)} "
-                f"between {config.start} and {config.end}; pass --replace to simulate them again"
-            )
+        where, params = _logged_range(store, config, replace)
         frames, views, explored = [], 0, 0
         for d in range(config.days):
             day = config.start + dt.timedelta(days=d)
-            rng = day_rng(config.seed, HISTORY_STREAM, day)
-            day_views = draw_views(market, rng, day, traffic=config.traffic)
-            slates, propensity, explore = logging_slates(
-                rng, candidates[day_views.source_idx], config.k, config.epsilon
-            )
-            events, _ = module_events(
-                market,
-                rng,
-                day,
-                day_views,
-                slates,
-                id_prefix=f"h-{config.policy}",
-                extra={"propensity": propensity},
-                organic=False,
-            )
-            frames.append(events.with_columns(policy=pl.lit(config.policy)))
-            if config.search:
-                found, search_propensity = search_results(
-                    rng, market.codes[:, 0], day_views.source_idx, config.search
-                )
-                searched, _ = module_events(
-                    market,
-                    rng,
-                    day,
-                    day_views,
-                    found,
-                    id_prefix="h-search",
-                    extra={"propensity": search_propensity},
-                    organic=False,
-                )
-                frames.append(searched.with_columns(policy=pl.lit(SEARCH_POLICY)))
-            views += len(day_views)
-            explored += int(explore.sum())
+            day_frames, day_views, day_explored = _simulate_day(market, candidates, config, day)
+            frames.extend(day_frames)
+            views += day_views
+            explored += day_explored
             if progress:
                 progress(d + 1, config.days)
         logs = pl.concat(frames)
@@ -241,3 +205,57 @@ def simulate_history(
         inserted=report.inserted,
         seconds=time.perf_counter() - started,
     )
+
+
+def _logged_range(store: Store, config: HistoryConfig, replace: bool) -> tuple[str, list[Any]]:
+    """The SQL filter (and its parameters) of the logs this run writes: its policies
+    between its dates. Logs already there are an error unless ``replace``."""
+    policies = [config.policy] + ([SEARCH_POLICY] if config.search else [])
+    where = f"policy IN ({', '.join('?' for _ in policies)}) AND ts >= ? AND ts < ?"
+    params: list[Any] = [*policies, config.start, config.end]
+    existing = store.count("interactions", where, params)
+    if existing and not replace:
+        raise HistoryError(
+            f"interactions already holds {existing:,} events of {' and '.join(policies)} "
+            f"between {config.start} and {config.end}; pass --replace to simulate them again"
+        )
+    return where, params
+
+
+def _simulate_day(
+    market: Marketplace, candidates: np.ndarray, config: HistoryConfig, day: dt.date
+) -> tuple[list[pl.DataFrame], int, int]:
+    """One day of logs: the module's events (and the search results' when logged), the
+    number of views and how many of them explored. Draws from the day's own stream."""
+    rng = day_rng(config.seed, HISTORY_STREAM, day)
+    day_views = draw_views(market, rng, day, traffic=config.traffic)
+    slates, propensity, explore = logging_slates(
+        rng, candidates[day_views.source_idx], config.k, config.epsilon
+    )
+    events, _ = module_events(
+        market,
+        rng,
+        day,
+        day_views,
+        slates,
+        id_prefix=f"h-{config.policy}",
+        extra={"propensity": propensity},
+        organic=False,
+    )
+    frames = [events.with_columns(policy=pl.lit(config.policy))]
+    if config.search:
+        found, search_propensity = search_results(
+            rng, market.codes[:, 0], day_views.source_idx, config.search
+        )
+        searched, _ = module_events(
+            market,
+            rng,
+            day,
+            day_views,
+            found,
+            id_prefix="h-search",
+            extra={"propensity": search_propensity},
+            organic=False,
+        )
+        frames.append(searched.with_columns(policy=pl.lit(SEARCH_POLICY)))
+    return frames, len(day_views), int(explore.sum())

@@ -81,7 +81,7 @@ def draw_views(
 
 
 def neighbor_matrix(store: Store, market: Marketplace, encoder: str, k: int) -> np.ndarray:
-    """The top-``k`` neighbours of every item as item row indices (n_items, k); -1 pads."""
+    """The top-``k`` neighbors of every item as item row indices (n_items, k); -1 pads."""
     frame = store.query(
         "SELECT item_id, neighbor_id, rank FROM neighbors WHERE encoder = ? AND rank <= ? "
         "ORDER BY item_id, rank",
@@ -121,6 +121,42 @@ def module_events(
     ``probabilities`` (P(tap), P(purchase | tap), each (n_views, k)) replaces
     the behaviour model's, e.g. for bots or a novelty effect.
     """
+    outcome = _draw_outcomes(market, rng, views, recs, organic, probabilities)
+    events = _event_frame(market, day, views, recs, outcome, id_prefix, extra or {})
+    expected = {
+        "taps": outcome.p_tap.sum(axis=1),
+        "purchases": (outcome.p_tap * outcome.p_buy).sum(axis=1) + outcome.organic_rate,
+        "impressions": outcome.shown.sum(axis=1).astype(np.float64),
+    }
+    return events, expected
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the views' modules led to, drawn at random: which impressions were
+    tapped and bought, which views bought the viewed item directly, and when."""
+
+    shown: np.ndarray  # (n, k) a recommendation was shown
+    p_tap: np.ndarray  # (n, k) P(tap), 0 where nothing was shown
+    p_buy: np.ndarray  # (n, k) P(purchase | tap)
+    tapped: np.ndarray
+    purchased: np.ndarray
+    organic_rate: float
+    organic_rows: np.ndarray  # views whose viewed item was bought directly
+    tap_delay: np.ndarray  # (n, k) seconds from the view to the tap
+    buy_delay: np.ndarray  # (n, k) seconds from the tap to the purchase
+    organic_delay: np.ndarray  # seconds from the view to each organic purchase
+
+
+def _draw_outcomes(
+    market: Marketplace,
+    rng: np.random.Generator,
+    views: Views,
+    recs: np.ndarray,
+    organic: bool,
+    probabilities: tuple[np.ndarray, np.ndarray] | None,
+) -> _Outcome:
+    """Draw taps, purchases and their delays (in this order: the day's stream depends on it)."""
     n, k = recs.shape
     shown = recs >= 0
     if probabilities is None:
@@ -132,33 +168,57 @@ def module_events(
     purchased = tapped & (rng.random((n, k)) < p_buy)
     organic_rate = market.params.organic_purchase if organic else 0.0
     bought_directly = rng.random(n) < organic_rate
-
-    base = np.datetime64(dt.datetime.combine(day, dt.time()), "s")
-    view_ts = base + views.seconds.astype("timedelta64[s]")
     tap_delay = rng.integers(2, 90, (n, k)).astype("timedelta64[s]")
     buy_delay = rng.integers(60, 1800, (n, k)).astype("timedelta64[s]")
+    organic_rows = np.flatnonzero(bought_directly)
+    organic_delay = rng.integers(30, 900, len(organic_rows)).astype("timedelta64[s]")
+    return _Outcome(
+        shown,
+        p_tap,
+        p_buy,
+        tapped,
+        purchased,
+        organic_rate,
+        organic_rows,
+        tap_delay,
+        buy_delay,
+        organic_delay,
+    )
+
+
+def _event_frame(
+    market: Marketplace,
+    day: dt.date,
+    views: Views,
+    recs: np.ndarray,
+    outcome: _Outcome,
+    id_prefix: str,
+    extra: dict[str, np.ndarray],
+) -> pl.DataFrame:
+    """The events of ``outcome`` as one frame, sorted by time then user."""
+    base = np.datetime64(dt.datetime.combine(day, dt.time()), "s")
+    view_ts = base + views.seconds.astype("timedelta64[s]")
+    organic_rows = outcome.organic_rows
 
     # Each kind of event as flat arrays, concatenated in the order impressions, taps,
     # module purchases, organic purchases, then sorted (stably) by time and user: one
     # polars frame at the end rather than a frame per kind (measured: 1.7x faster, most
     # of it from not converting numpy string arrays).
     rows, cols, kinds, stamps = [], [], [], []
-    for code, mask in enumerate((shown, tapped, purchased)):
+    for code, mask in enumerate((outcome.shown, outcome.tapped, outcome.purchased)):
         r, c = np.nonzero(mask)
         ts = view_ts[r]
         if code == 1:
-            ts = ts + tap_delay[r, c]
+            ts = ts + outcome.tap_delay[r, c]
         elif code == 2:
-            ts = ts + tap_delay[r, c] + buy_delay[r, c]
+            ts = ts + outcome.tap_delay[r, c] + outcome.buy_delay[r, c]
         rows.append(r)
         cols.append(c)
         kinds.append(np.full(len(r), code, dtype=np.int8))
         stamps.append(ts)
-    organic_rows = np.flatnonzero(bought_directly)
-    organic_delay = rng.integers(30, 900, len(organic_rows)).astype("timedelta64[s]")
     r, c = np.concatenate(rows), np.concatenate(cols)
     kind = np.concatenate([*kinds, np.full(len(organic_rows), 2, dtype=np.int8)])
-    ts = np.concatenate([*stamps, view_ts[organic_rows] + organic_delay])
+    ts = np.concatenate([*stamps, view_ts[organic_rows] + outcome.organic_delay])
     user_idx = views.user_idx[np.concatenate([r, organic_rows])]
     # Sort by time then user, ties in the concatenation order: one stable argsort of
     # (seconds since midnight, user) packed into an int64 (np.lexsort is 10x slower).
@@ -183,16 +243,10 @@ def module_events(
         "position": module_only((c + 1).astype(np.int32)),
         "value": pl.Series(value[order]).fill_nan(None),
     }
-    for name, values in (extra or {}).items():
+    for name, values in extra.items():
         frame[name] = module_only(values[r, c])
     day_tag = day.strftime("%Y%m%d")
-    events = pl.DataFrame(frame).with_columns(
+    return pl.DataFrame(frame).with_columns(
         event_id=pl.format("{}-{}-{}", pl.lit(id_prefix), pl.lit(day_tag), pl.int_range(pl.len())),
         user_id=pl.Series(market.user_ids)[user_idx[order]],
     )
-    expected = {
-        "taps": p_tap.sum(axis=1),
-        "purchases": (p_tap * p_buy).sum(axis=1) + organic_rate,
-        "impressions": shown.sum(axis=1).astype(np.float64),
-    }
-    return events, expected

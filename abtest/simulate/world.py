@@ -30,7 +30,7 @@ import polars as pl
 from PIL import Image, ImageDraw, ImageFont
 
 from abtest.simulate.behaviour import BehaviourParams
-from abtest.simulate.render import draw_nuisance, encode_jpeg, render_item
+from abtest.simulate.drawing import draw_nuisance, encode_jpeg, render_item
 from abtest.simulate.titles import make_title
 from abtest.simulate.vocab import (
     ATTRIBUTES,
@@ -298,49 +298,7 @@ def build_world(
         items = items.join(rendered, on="item_id")
         users, truth_users = draw_users(config)
         report("database")(0, 1)
-        with Store(tmp_db) as store:
-            store.ingest(
-                "items",
-                items.select(
-                    "item_id", "title", "image_path", "category", "price", "seller_id", "listed_at"
-                ),
-                source_name="simulated catalog",
-            )
-            store.ingest("users", users, source_name="simulated users")
-            store.replace_table(
-                "truth_items",
-                items.select(
-                    "item_id",
-                    *ATTRIBUTES,
-                    "popularity",
-                    "background",
-                    "texture",
-                    "clutter",
-                    "dx",
-                    "dy",
-                    "scale",
-                    "rotation",
-                    "brightness",
-                    "warmth",
-                    "noise",
-                    "jpeg_quality",
-                ),
-            )
-            store.replace_table("truth_users", truth_users)
-            store.replace_table(
-                "truth_world",
-                pl.DataFrame(
-                    {
-                        "seed": [config.seed],
-                        "n_items": [config.n_items],
-                        "n_users": [config.n_users],
-                        "image_size": [config.image_size],
-                        "nuisance": [config.nuisance],
-                        "params": [json.dumps(config.params.to_dict())],
-                    }
-                ),
-            )
-            store.con.execute("CHECKPOINT")
+        _write_database(tmp_db, config, items, users, truth_users)
         report("database")(1, 1)
         sample = items.sample(n=min(48, len(items)), seed=config.seed).sort("item_id")
         draw_contact_sheet(
@@ -369,6 +327,65 @@ def build_world(
         users_per_platform=dict(users.group_by("platform").len().sort("platform").iter_rows()),
         seconds=time.perf_counter() - started,
     )
+
+
+_ITEM_COLUMNS = (
+    "item_id",
+    "title",
+    "image_path",
+    "category",
+    "price",
+    "seller_id",
+    "listed_at",
+)
+"""``items``: what a real marketplace knows of an item."""
+_TRUTH_ITEM_COLUMNS = (
+    "item_id",
+    *ATTRIBUTES,
+    "popularity",
+    "background",
+    "texture",
+    "clutter",
+    "dx",
+    "dy",
+    "scale",
+    "rotation",
+    "brightness",
+    "warmth",
+    "noise",
+    "jpeg_quality",
+)
+"""``truth_items``: an item's latent attributes, popularity and photo conditions."""
+
+
+def _write_database(
+    path: Path,
+    config: WorldConfig,
+    items: pl.DataFrame,
+    users: pl.DataFrame,
+    truth_users: pl.DataFrame,
+) -> None:
+    """Write the world's tables into a new database at ``path``: what a marketplace
+    would have (``items``, ``users``) and the simulator's truth (``truth_*``)."""
+    with Store(path) as store:
+        store.ingest("items", items.select(*_ITEM_COLUMNS), source_name="simulated catalog")
+        store.ingest("users", users, source_name="simulated users")
+        store.replace_table("truth_items", items.select(*_TRUTH_ITEM_COLUMNS))
+        store.replace_table("truth_users", truth_users)
+        store.replace_table(
+            "truth_world",
+            pl.DataFrame(
+                {
+                    "seed": [config.seed],
+                    "n_items": [config.n_items],
+                    "n_users": [config.n_users],
+                    "image_size": [config.image_size],
+                    "nuisance": [config.nuisance],
+                    "params": [json.dumps(config.params.to_dict())],
+                }
+            ),
+        )
+        store.con.execute("CHECKPOINT")
 
 
 def _remove(path: Path) -> None:

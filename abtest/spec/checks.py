@@ -38,9 +38,9 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
 
     They read the raw data defensively (skipping what is malformed, which the
     models report), so that every problem of a file is found in one run even
-    when some fields do not parse.
+    when some fields do not parse. Problems come in a fixed order: variants,
+    forced units, targeting, metrics, then metric definitions.
     """
-    out: list[tuple[PathT, str]] = []
     raw_variants = data.get("variants")
     variants = (
         [v for v in raw_variants if isinstance(v, Mapping)]
@@ -48,56 +48,69 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
         else []
     )
     names = [v.get("name") for v in variants]
+    definitions = data.get("metric_definitions")
+    definitions = definitions if isinstance(definitions, Mapping) else {}
+    return [
+        *_variant_problems(variants, names),
+        *_forced_problems(data.get("forced"), names),
+        *_targeting_problems(data.get("targeting"), data.get("saved_groups")),
+        *_metric_problems(data.get("metrics"), definitions),
+        *_definition_problems(definitions, data.get("analysis")),
+    ]
+
+
+def _variant_problems(
+    variants: list[Mapping[str, Any]], names: list[Any]
+) -> Iterator[tuple[PathT, str]]:
+    """Duplicate variant names, and weights given for only some variants or not summing to 1."""
     seen: set[Any] = set()
     for i, name in enumerate(names):
         if isinstance(name, str) and name in seen:
-            out.append((("variants", i, "name"), f"duplicate variant name {name!r}"))
+            yield ("variants", i, "name"), f"duplicate variant name {name!r}"
         seen.add(name)
 
     weights = [v.get("weight") for v in variants]
     given = [w is not None for w in weights]
     if any(given) and not all(given):
         missing = [v.get("name") for v, g in zip(variants, given, strict=True) if not g]
-        out.append(
-            (
-                ("variants",),
-                f"give a weight for every variant or for none (missing: {_names(missing)})",
-            )
+        yield (
+            ("variants",),
+            f"give a weight for every variant or for none (missing: {_names(missing)})",
         )
     elif weights and all(_is_number(w) for w in weights):
         total = math.fsum(weights)
         if all(w == 0 for w in weights):
-            out.append((("variants",), "every weight is 0"))
+            yield ("variants",), "every weight is 0"
         elif abs(total - 1.0) > WEIGHT_TOLERANCE:
-            out.append(
-                (
-                    ("variants",),
-                    f"weights sum to {total:.6g}, they must sum to 1 "
-                    "(omit all weights for an equal split)",
-                )
+            yield (
+                ("variants",),
+                f"weights sum to {total:.6g}, they must sum to 1 "
+                "(omit all weights for an equal split)",
             )
 
-    forced = data.get("forced")
+
+def _forced_problems(forced: Any, names: list[Any]) -> Iterator[tuple[PathT, str]]:
+    """Units forced into a variant the spec does not have."""
     if isinstance(forced, Mapping) and names:
         for unit_id, variant in forced.items():
             if isinstance(variant, str) and variant not in names:
-                out.append(
-                    (
-                        ("forced", str(unit_id)),
-                        f"unknown variant {shown(variant)}; variants are {_names(names)}",
-                    )
+                yield (
+                    ("forced", str(unit_id)),
+                    f"unknown variant {shown(variant)}; variants are {_names(names)}",
                 )
 
-    targeting = data.get("targeting")
+
+def _targeting_problems(targeting: Any, groups: Any) -> Iterator[tuple[PathT, str]]:
+    """Mistakes in the targeting condition (see :func:`abtest.conditions.check_condition`)."""
     if isinstance(targeting, Mapping):
-        groups = data.get("saved_groups")
         groups = groups if isinstance(groups, Mapping) else {}
         for cpath, message in check_condition(targeting, groups):
-            out.append((("targeting", *cpath), message))
+            yield ("targeting", *cpath), message
 
-    definitions = data.get("metric_definitions")
-    definitions = definitions if isinstance(definitions, Mapping) else {}
-    metrics = data.get("metrics")
+
+def _metric_problems(metrics: Any, definitions: Mapping[str, Any]) -> Iterator[tuple[PathT, str]]:
+    """Listed metrics that are not defined or listed twice, guardrails without a
+    direction, and definitions that no metrics section puts to use."""
     if isinstance(metrics, Mapping):
         placed: dict[str, str] = {}
         for group in ("primary", "secondary", "guardrail"):
@@ -108,12 +121,10 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
                 path: PathT = ("metrics", group, i)
                 if name not in definitions:
                     known = _names(definitions) or "none defined"
-                    out.append(
-                        (path, f"unknown metric {shown(name)}; metric_definitions has: {known}")
-                    )
+                    yield path, f"unknown metric {shown(name)}; metric_definitions has: {known}"
                     continue
                 if name in placed:
-                    out.append((path, f"metric {name!r} is already listed in {placed[name]}"))
+                    yield path, f"metric {name!r} is already listed in {placed[name]}"
                     continue
                 placed[name] = group
                 definition = definitions[name]
@@ -122,43 +133,39 @@ def semantic_problems(data: Mapping[str, Any]) -> list[tuple[PathT, str]]:
                     and isinstance(definition, Mapping)
                     and (definition.get("direction") is None)
                 ):
-                    out.append(
-                        (
-                            ("metric_definitions", name, "direction"),
-                            f"guardrail metric {name!r} needs a direction "
-                            "(higher_is_better or lower_is_better)",
-                        )
+                    yield (
+                        ("metric_definitions", name, "direction"),
+                        f"guardrail metric {name!r} needs a direction "
+                        "(higher_is_better or lower_is_better)",
                     )
     elif definitions and metrics is None:
-        out.append(
-            (
-                ("metrics",),
-                "metric_definitions are given but no metrics section says which are primary",
-            )
+        yield (
+            ("metrics",),
+            "metric_definitions are given but no metrics section says which are primary",
         )
-    analysis = data.get("analysis")
+
+
+def _definition_problems(
+    definitions: Mapping[str, Any], analysis: Any
+) -> Iterator[tuple[PathT, str]]:
+    """Metric definitions asking for CUPED without a pre-period, or named unlike their key."""
     pre_days = analysis.get("cuped_pre_period_days") if isinstance(analysis, Mapping) else None
     for name, definition in definitions.items():
         if isinstance(definition, Mapping) and definition.get("cuped") is True and not pre_days:
-            out.append(
-                (
-                    ("metric_definitions", name, "cuped"),
-                    f"metric {name!r} asks for CUPED but the analysis has no pre-period: "
-                    "set analysis.cuped_pre_period_days (e.g. 7)",
-                )
+            yield (
+                ("metric_definitions", name, "cuped"),
+                f"metric {name!r} asks for CUPED but the analysis has no pre-period: "
+                "set analysis.cuped_pre_period_days (e.g. 7)",
             )
         if (
             isinstance(definition, Mapping)
             and "name" in definition
             and (definition["name"] != name)
         ):
-            out.append(
-                (
-                    ("metric_definitions", name, "name"),
-                    f"name {definition['name']!r} differs from its key {name!r}",
-                )
+            yield (
+                ("metric_definitions", name, "name"),
+                f"name {definition['name']!r} differs from its key {name!r}",
             )
-    return out
 
 
 def encoder_problems(

@@ -39,7 +39,7 @@ WEIGHT_TOLERANCE = 1e-6
 # --------------------------------------------------------------------------- bounds
 MAX_K = 100
 """Most items a variant's module may show (``params.k``). A "similar looks" module shows a
-row or a carousel, tens of items at most; the simulator and serving read ``k`` neighbours
+row or a carousel, tens of items at most; the simulator and serving read ``k`` neighbors
 of every item, so an absurd ``k`` would only exhaust memory."""
 EARLIEST = dt.datetime(2000, 1, 1)
 LATEST = dt.datetime(2100, 1, 1)
@@ -124,7 +124,7 @@ class Variant(_Model):
     encoder: EncoderName | None = None
     """The encoder whose ``neighbors`` the "similar looks" module serves."""
     params: dict[Identifier, ParamValue] = Field(default_factory=dict)
-    """Serving parameters, such as ``k`` (how many neighbours to show, 1 to :data:`MAX_K`)."""
+    """Serving parameters, such as ``k`` (how many neighbors to show, 1 to :data:`MAX_K`)."""
     description: str = ""
 
     @field_validator("params")

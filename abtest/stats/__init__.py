@@ -1,12 +1,15 @@
 """looklift's statistics engine: sufficient statistics in, frozen results out.
 
 Pure numbers (numpy, scipy, statsmodels): no SQL, no I/O, no DataFrames. The
-analyzer runs a ``GROUP BY variant`` that returns a few sums per variant, wraps
-them in the dataclasses below, and calls:
+analyzer runs a ``GROUP BY variant`` that returns a few sums per variant, reads
+them into :class:`MomentArrays` with the variables each metric type names
+(:data:`KINDS`), and calls:
 
-- :func:`compare` for one metric, treatment versus control: absolute effect and
-  relative lift with intervals and p-values (Welch t, z, or always-valid
-  sequential), for means, proportions, ratios (delta method) and CUPED;
+- :func:`compare_moments` for one metric, treatment versus control: absolute
+  effect and relative lift with intervals and p-values (Welch t, z, or
+  always-valid sequential), for means, proportions, ratios (delta method) and
+  CUPED; :func:`compare` is the same on the validated dataclasses below, for
+  people typing numbers;
 - :func:`srm_test` for the health of the traffic split;
 - :func:`adjust_comparisons` / :func:`adjust_pvalues` across metrics and variants;
 - :func:`p_worse` / :func:`guardrail_breached`: the one-sided, unadjusted check
@@ -24,10 +27,11 @@ Example::
     result.relative.estimate, result.relative.ci, result.relative.p_value
 """
 
-from abtest.stats.compare import MetricType, Stats, compare, compare_arrays
+from abtest.stats.compare import compare, compare_arrays, compare_moments
 from abtest.stats.errors import StatsInputError
 from abtest.stats.guardrails import guardrail_breached, p_worse
 from abtest.stats.inference import ContrastArrays, EffectArrays
+from abtest.stats.kinds import KINDS, MetricKind, Stats, metric_kind, metric_type_of
 from abtest.stats.moments import (
     CupedMeanStats,
     CupedRatioStats,
@@ -37,6 +41,7 @@ from abtest.stats.moments import (
     RatioStats,
 )
 from abtest.stats.multiple import adjust_comparisons, adjust_pvalues
+from abtest.stats.names import Correction, MetricType, Test
 from abtest.stats.power import mde, power, sample_size
 from abtest.stats.results import Comparison, Effect, PowerResult, PValueAdjustment, SrmResult
 from abtest.stats.sequential import DEFAULT_TUNING
@@ -44,13 +49,16 @@ from abtest.stats.srm import srm_test
 
 __all__ = [
     "DEFAULT_TUNING",
+    "KINDS",
     "Comparison",
     "ContrastArrays",
+    "Correction",
     "CupedMeanStats",
     "CupedRatioStats",
     "Effect",
     "EffectArrays",
     "MeanStats",
+    "MetricKind",
     "MetricType",
     "MomentArrays",
     "PValueAdjustment",
@@ -60,12 +68,16 @@ __all__ = [
     "SrmResult",
     "Stats",
     "StatsInputError",
+    "Test",
     "adjust_comparisons",
     "adjust_pvalues",
     "compare",
     "compare_arrays",
+    "compare_moments",
     "guardrail_breached",
     "mde",
+    "metric_kind",
+    "metric_type_of",
     "p_worse",
     "power",
     "sample_size",

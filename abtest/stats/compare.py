@@ -1,10 +1,15 @@
 """Compare a treatment with its control on one metric: the engine's front door.
 
-:func:`compare` takes the sufficient statistics of two variants (any of the
-:mod:`abtest.stats.moments` dataclasses, both of the same kind) and returns a
-:class:`~abtest.stats.results.Comparison` with the absolute effect and the relative
-lift. Degenerate data never raise and never return an unexplained NaN: the
-``message`` fields say what could not be computed and why.
+:func:`compare_moments` takes a metric type and the moments of two variants as
+:class:`~abtest.stats.moments.MomentArrays` (variables named by the metric's
+kind, :mod:`abtest.stats.kinds`) and returns a
+:class:`~abtest.stats.results.Comparison` with the absolute effect and the
+relative lift. Degenerate data never raise and never return an unexplained NaN:
+the ``message`` fields say what could not be computed and why.
+
+:func:`compare` is the same for people typing numbers: the scalar dataclasses of
+:mod:`abtest.stats.moments` (both of the same kind), validated, then compared
+by :func:`compare_moments`.
 
 :func:`compare_arrays` is the same computation for whole arrays of moments (many
 segments, days or simulated experiments at once) without the messages: undefined
@@ -14,83 +19,46 @@ entries are simply NaN there.
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
 
 import numpy as np
 
 from abtest.stats import sequential
-from abtest.stats.cuped import cuped_estimates
 from abtest.stats.errors import StatsInputError
 from abtest.stats.inference import (
     ContrastArrays,
     EffectArrays,
     GroupEstimate,
-    Test,
     check_settings,
     contrast,
 )
-from abtest.stats.means import mean_estimate, proportion_estimate
-from abtest.stats.moments import (
-    CupedMeanStats,
-    CupedRatioStats,
-    MeanStats,
-    MomentArrays,
-    ProportionStats,
-    RatioStats,
-)
-from abtest.stats.ratio import ratio_estimate
+from abtest.stats.kinds import MetricKind, Stats, metric_kind, metric_type_of
+from abtest.stats.moments import MomentArrays
+from abtest.stats.names import MetricType, Test
 from abtest.stats.results import Comparison, Effect
 
-MetricType = Literal["mean", "proportion", "ratio", "cuped_mean", "cuped_ratio"]
-Stats = MeanStats | ProportionStats | RatioStats | CupedMeanStats | CupedRatioStats
-
-_METRIC_TYPES: dict[type, MetricType] = {
-    MeanStats: "mean",
-    ProportionStats: "proportion",
-    RatioStats: "ratio",
-    CupedMeanStats: "cuped_mean",
-    CupedRatioStats: "cuped_ratio",
-}
-_VARIABLES: dict[str, int] = {
-    "mean": 1,
-    "proportion": 1,
-    "ratio": 2,
-    "cuped_mean": 2,
-    "cuped_ratio": 4,
-}
-
-
-def metric_type_of(stats: Stats) -> MetricType:
-    """The metric type a statistics object describes (``"mean"``, ``"ratio"``...)."""
-    try:
-        return _METRIC_TYPES[type(stats)]
-    except KeyError:
-        raise StatsInputError(
-            f"expected one of {', '.join(t.__name__ for t in _METRIC_TYPES)}, "
-            f"got {type(stats).__name__}"
-        ) from None
+__all__ = [
+    "MetricType",
+    "Stats",
+    "compare",
+    "compare_arrays",
+    "compare_moments",
+    "estimate_groups",
+    "metric_type_of",
+]
 
 
 def estimate_groups(
     metric_type: MetricType, control: MomentArrays, treatment: MomentArrays
 ) -> tuple[GroupEstimate, GroupEstimate, np.ndarray | None]:
     """Per-variant estimates (and CUPED's theta) for a metric type, batched."""
-    if metric_type not in _VARIABLES:
-        raise StatsInputError(f"metric_type must be one of {get_args(MetricType)}")
+    kind = metric_kind(metric_type)
     for label, m in (("control", control), ("treatment", treatment)):
-        if m.k != _VARIABLES[metric_type]:
+        if m.k != len(kind.variables):
             raise StatsInputError(
-                f"{metric_type} needs {_VARIABLES[metric_type]} variable(s) per user, "
+                f"{metric_type} needs {len(kind.variables)} variable(s) per user, "
                 f"the {label} moments have {m.k}"
             )
-    if metric_type in ("cuped_mean", "cuped_ratio"):
-        return cuped_estimates(metric_type, control, treatment)  # type: ignore[arg-type]
-    estimator = {
-        "mean": mean_estimate,
-        "proportion": proportion_estimate,
-        "ratio": ratio_estimate,
-    }[metric_type]
-    return estimator(control), estimator(treatment), None
+    return kind.estimate(control, treatment)
 
 
 def compare_arrays(
@@ -105,8 +73,9 @@ def compare_arrays(
     """Vectorised :func:`compare`: arrays of moments in, arrays of results out.
 
     ``control`` and ``treatment`` hold the moments of many comparisons with the same
-    batch shape (variable order as in each dataclass's ``as_arrays``). No
-    messages: entries that :func:`compare` would explain are NaN or inf here.
+    batch shape (variables in the order the metric's kind names them,
+    :data:`abtest.stats.kinds.KINDS`). No messages: entries that
+    :func:`compare_moments` would explain are NaN or inf here.
     """
     check_settings(alpha, test, sequential_tuning)
     control_estimate, treatment_estimate, theta = estimate_groups(metric_type, control, treatment)
@@ -120,25 +89,23 @@ def compare_arrays(
     )
 
 
-def _blocking_problems(metric_type: MetricType, groups: dict[str, Stats]) -> list[str]:
+def _blocking_problems(kind: MetricKind, groups: dict[str, MomentArrays]) -> list[str]:
     """Reasons why no effect at all can be estimated."""
     problems = []
-    for label, stats in groups.items():
-        if stats.n == 0:
+    for label, moments in groups.items():
+        if moments.n == 0:
             problems.append(f"no users in {label}")
-        elif metric_type in ("ratio", "cuped_ratio"):
-            ratio = stats if isinstance(stats, RatioStats) else stats.post  # type: ignore[union-attr]
-            if ratio.den_sum == 0:
-                problems.append(
-                    f"the denominator sums to 0 in {label} (e.g. no impressions), "
-                    "so the ratio is undefined"
-                )
+        elif kind.denominator is not None and kind.sum_of(moments, kind.denominator) == 0:
+            problems.append(
+                f"the denominator sums to 0 in {label} (e.g. no impressions), "
+                "so the ratio is undefined"
+            )
     return problems
 
 
 def _notes(
-    metric_type: MetricType,
-    groups: dict[str, Stats],
+    kind: MetricKind,
+    groups: dict[str, MomentArrays],
     estimates: dict[str, GroupEstimate],
     theta: float | None,
 ) -> list[str]:
@@ -152,8 +119,10 @@ def _notes(
         )
     if theta == 0.0:
         reason = "the metric or the covariate has no variance"
-        if metric_type == "cuped_ratio":
-            empty = [label for label, s in groups.items() if s.pre.den_sum == 0]  # type: ignore[union-attr]
+        if kind.pre_denominator is not None:
+            empty = [
+                label for label, m in groups.items() if kind.sum_of(m, kind.pre_denominator) == 0
+            ]
             if empty:
                 reason = f"the pre-period denominator sums to 0 in {' and '.join(empty)}"
         notes.append(f"CUPED made no adjustment (theta = 0): {reason}")
@@ -221,7 +190,8 @@ def compare(
     ``control`` and ``treatment`` are sufficient statistics of the same type:
     :class:`MeanStats`, :class:`ProportionStats`, :class:`RatioStats` (delta method,
     users as the unit), :class:`CupedMeanStats` or :class:`CupedRatioStats`
-    (regression adjustment with a pooled theta).
+    (regression adjustment with a pooled theta). They are validated when built;
+    the comparison itself is :func:`compare_moments` on their ``as_arrays()``.
 
     ``test`` chooses the reference distribution:
 
@@ -242,48 +212,98 @@ def compare(
             f"control and treatment must be the same kind of statistics, got "
             f"{type(control).__name__} and {type(treatment).__name__}"
         )
+    return compare_moments(
+        metric_type,
+        control.as_arrays(),
+        treatment.as_arrays(),
+        alpha=alpha,
+        test=test,
+        sequential_tuning=sequential_tuning,
+    )
+
+
+def compare_moments(
+    metric_type: MetricType,
+    control: MomentArrays,
+    treatment: MomentArrays,
+    *,
+    alpha: float = 0.05,
+    test: Test = "welch",
+    sequential_tuning: float = sequential.DEFAULT_TUNING,
+) -> Comparison:
+    """Compare one treatment with its control from their moments: the engine's entry point.
+
+    ``control`` and ``treatment`` are the moments of one variant each (batch
+    shape ``()``), with the variables ``metric_type``'s kind names
+    (:data:`abtest.stats.kinds.KINDS`), as the analyzer reads them from SQL.
+    Same settings, result and messages as :func:`compare`; the moments are not
+    validated beyond their shapes (build a dataclass to validate typed numbers).
+    """
+    kind = metric_kind(metric_type)
+    for label, m in (("control", control), ("treatment", treatment)):
+        if m.n.shape != ():
+            raise StatsInputError(
+                f"compare_moments compares one pair of variants, the {label} moments have "
+                f"batch shape {m.n.shape}; use compare_arrays for batches"
+            )
     check_settings(alpha, test, sequential_tuning)
-    groups: dict[str, Stats] = {"control": control, "treatment": treatment}
+    groups = {"control": control, "treatment": treatment}
     ci_level = 1.0 - alpha
     with np.errstate(all="ignore"):
-        c_est, t_est, theta_array = estimate_groups(
-            metric_type, control.as_arrays(), treatment.as_arrays()
-        )
+        c_est, t_est, theta_array = estimate_groups(metric_type, control, treatment)
         arrays = contrast(c_est, t_est, alpha=alpha, test=test, sequential_tuning=sequential_tuning)
     theta = None if theta_array is None else float(theta_array)
-
-    blocking = _blocking_problems(metric_type, groups)
-    if blocking:
-        absolute = relative = Effect.undefined("; ".join(blocking), ci_level=ci_level)
-        notes: list[str] = []
-    else:
-        estimates = {"control": c_est, "treatment": t_est}
-        single = [label for label, s in groups.items() if s.n == 1]
-        all_zero = all(float(g.var) == 0.0 for g in estimates.values())
-        absolute = _effect(
-            arrays.absolute, ci_level=ci_level, single=single, all_zero_variance=all_zero
-        )
-        relative_problem = _relative_problem(float(c_est.raw_mean))
-        if relative_problem:
-            relative = Effect.undefined(relative_problem, ci_level=ci_level)
-        else:
-            relative = _effect(
-                arrays.relative, ci_level=ci_level, single=single, all_zero_variance=all_zero
-            )
-        notes = [] if single else _notes(metric_type, groups, estimates, theta)
-
+    absolute, relative, notes = _effects(kind, groups, (c_est, t_est), arrays, theta, ci_level)
     messages = list(dict.fromkeys(m for m in (absolute.message, relative.message, *notes) if m))
     return Comparison(
-        metric_type=metric_type,
+        metric_type=kind.name,
         test=test,
         alpha=float(alpha),
-        control_n=control.n,
-        treatment_n=treatment.n,
-        control_mean=control.mean,
-        treatment_mean=treatment.mean,
+        control_n=int(control.n),
+        treatment_n=int(treatment.n),
+        control_mean=_unadjusted_mean(kind, control),
+        treatment_mean=_unadjusted_mean(kind, treatment),
         absolute=absolute,
         relative=relative,
         theta=theta,
         sequential_tuning=float(sequential_tuning) if test == "sequential" else None,
         message="; ".join(messages) or None,
     )
+
+
+def _unadjusted_mean(kind: MetricKind, moments: MomentArrays) -> float:
+    """:meth:`MetricKind.unadjusted_mean` of one variant, in plain floats (the same
+    division, without the array machinery a single comparison does not need)."""
+    num = float(kind.sum_of(moments, kind.numerator))
+    den = float(moments.n if kind.denominator is None else kind.sum_of(moments, kind.denominator))
+    return num / den if den else math.nan
+
+
+def _effects(
+    kind: MetricKind,
+    groups: dict[str, MomentArrays],
+    estimates: tuple[GroupEstimate, GroupEstimate],
+    arrays: ContrastArrays,
+    theta: float | None,
+    ci_level: float,
+) -> tuple[Effect, Effect, list[str]]:
+    """The absolute and relative effects of one comparison, and the notes on them."""
+    blocking = _blocking_problems(kind, groups)
+    if blocking:
+        undefined = Effect.undefined("; ".join(blocking), ci_level=ci_level)
+        return undefined, undefined, []
+    by_label = dict(zip(groups, estimates, strict=True))
+    single = [label for label, m in groups.items() if m.n == 1]
+    all_zero = all(float(g.var) == 0.0 for g in estimates)
+    absolute = _effect(
+        arrays.absolute, ci_level=ci_level, single=single, all_zero_variance=all_zero
+    )
+    relative_problem = _relative_problem(float(estimates[0].raw_mean))
+    if relative_problem:
+        relative = Effect.undefined(relative_problem, ci_level=ci_level)
+    else:
+        relative = _effect(
+            arrays.relative, ci_level=ci_level, single=single, all_zero_variance=all_zero
+        )
+    notes = [] if single else _notes(kind, groups, by_label, theta)
+    return absolute, relative, notes

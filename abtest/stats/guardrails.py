@@ -42,7 +42,7 @@ def p_worse(comparison: Comparison, *, higher_is_better: bool = True) -> float:
             effect.se,
             effect.df,
             side="less" if higher_is_better else "greater",
-            test=comparison.test,  # type: ignore[arg-type]
+            test=comparison.test,
             n_total=comparison.control_n + comparison.treatment_n,
             alpha=comparison.alpha,
             sequential_tuning=comparison.sequential_tuning or DEFAULT_TUNING,

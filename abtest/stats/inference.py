@@ -25,7 +25,6 @@ scalar entry point :func:`abtest.stats.compare` turns those into explanations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,11 +32,7 @@ from scipy import stats as st
 
 from abtest.stats import sequential
 from abtest.stats.errors import StatsInputError
-
-Test = Literal["welch", "z", "sequential"]
-TESTS: tuple[str, ...] = get_args(Test)
-Side = Literal["greater", "less"]
-"""The alternative of a one-sided test: the effect is above 0, or below it."""
+from abtest.stats.names import TESTS, Side, Test
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,10 +9,15 @@ Two layers:
 
 - frozen, validated dataclasses describing one variant (:class:`MeanStats`,
   :class:`ProportionStats`, :class:`RatioStats`, :class:`CupedMeanStats`,
-  :class:`CupedRatioStats`): what the analyzer builds from a query result;
-- :class:`MomentArrays`: the same moments for many variants, segments, days or
-  simulated experiments at once, as numpy arrays. The engine computes on these,
-  so one code path serves a single comparison and ten thousand simulated ones.
+  :class:`CupedRatioStats`): for people typing numbers, and for planning;
+- :class:`MomentArrays`: the same moments for one variant or for many variants,
+  segments, days or simulated experiments at once, as numpy arrays. The engine
+  computes on these, so one code path serves a single comparison and ten
+  thousand simulated ones; the analyzer reads its query results straight into them.
+
+Each dataclass's ``as_arrays`` and ``from_arrays`` convert to and from
+:class:`MomentArrays`, with the variables in the order its metric type names
+them (:mod:`abtest.stats.kinds`).
 """
 
 from __future__ import annotations
@@ -83,6 +88,10 @@ class MomentArrays:
             x = x * w[..., None]
         return cls(n=n, sums=x.sum(axis=-2), cross=np.einsum("...ui,...uj->...ij", x, x))
 
+    def at(self, index: int | slice | tuple[int | slice, ...]) -> MomentArrays:
+        """The moments of one entry (or a slice) of the batch, e.g. ``m.at(3)``."""
+        return MomentArrays(self.n[index], self.sums[index], self.cross[index])
+
     def __add__(self, other: MomentArrays) -> MomentArrays:
         """Moments of the union of two disjoint sets of users (e.g. both variants)."""
         return MomentArrays(self.n + other.n, self.sums + other.sums, self.cross + other.cross)
@@ -113,6 +122,16 @@ class MomentArrays:
             keep = ~(constant[..., :, None] | constant[..., None, :])
             centered = np.where(keep, centered, 0.0)
             return centered / (self.n[..., None, None] - 1.0)
+
+
+def _one_variant(owner: str, moments: MomentArrays, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """``(n, sums, cross)`` of moments that describe one variant with ``k`` variables."""
+    if moments.n.shape != () or moments.k != k:
+        raise StatsInputError(
+            f"{owner}.from_arrays needs the moments of one variant with {k} variable(s), "
+            f"got batch shape {moments.n.shape} with {moments.k}"
+        )
+    return _count(owner, "n", moments.n), moments.sums, moments.cross
 
 
 def _count(owner: str, name: str, value: object) -> int:
@@ -211,8 +230,14 @@ class MeanStats:
         return self.sum / self.n if self.n else math.nan
 
     def as_arrays(self) -> MomentArrays:
-        """The same moments as a one-variable :class:`MomentArrays`."""
+        """The same moments as a one-variable :class:`MomentArrays` (``x``)."""
         return MomentArrays(np.asarray(self.n), [self.sum], [[self.sum_squares]])
+
+    @classmethod
+    def from_arrays(cls, moments: MomentArrays) -> MeanStats:
+        """The inverse of :meth:`as_arrays`: one variant's one-variable moments."""
+        n, s, c = _one_variant("MeanStats", moments, 1)
+        return cls(n, s[0], c[0, 0])
 
 
 @dataclass(frozen=True)
@@ -253,6 +278,12 @@ class ProportionStats:
     def as_arrays(self) -> MomentArrays:
         """The same moments as a one-variable :class:`MomentArrays` (sum_squares = sum)."""
         return MomentArrays(np.asarray(self.n), [self.successes], [[self.successes]])
+
+    @classmethod
+    def from_arrays(cls, moments: MomentArrays) -> ProportionStats:
+        """The inverse of :meth:`as_arrays`: the sum of 0/1 values, rounded, is the successes."""
+        n, s, _ = _one_variant("ProportionStats", moments, 1)
+        return cls(n, round(s[0]))
 
 
 @dataclass(frozen=True)
@@ -312,6 +343,12 @@ class RatioStats:
         """The same moments as a two-variable :class:`MomentArrays` (num, den)."""
         sums, cross = self._sums_and_cross()
         return MomentArrays(np.asarray(self.n), sums, cross)
+
+    @classmethod
+    def from_arrays(cls, moments: MomentArrays) -> RatioStats:
+        """The inverse of :meth:`as_arrays`: one variant's moments of (num, den)."""
+        n, s, c = _one_variant("RatioStats", moments, 2)
+        return cls(n, s[0], c[0, 0], s[1], c[1, 1], c[0, 1])
 
 
 @dataclass(frozen=True)
@@ -373,9 +410,15 @@ class CupedMeanStats:
         return self.post.mean
 
     def as_arrays(self) -> MomentArrays:
-        """The same moments as a two-variable :class:`MomentArrays` (post, pre)."""
+        """The same moments as a two-variable :class:`MomentArrays` (x, pre_x)."""
         sums, cross = self._sums_and_cross()
         return MomentArrays(np.asarray(self.n), sums, cross)
+
+    @classmethod
+    def from_arrays(cls, moments: MomentArrays) -> CupedMeanStats:
+        """The inverse of :meth:`as_arrays`: one variant's moments of (x, pre_x)."""
+        n, s, c = _one_variant("CupedMeanStats", moments, 2)
+        return cls(MeanStats(n, s[0], c[0, 0]), MeanStats(n, s[1], c[1, 1]), c[0, 1])
 
 
 @dataclass(frozen=True)
@@ -466,3 +509,16 @@ class CupedRatioStats:
         """
         sums, cross = self._sums_and_cross()
         return MomentArrays(np.asarray(self.n), sums, cross)
+
+    @classmethod
+    def from_arrays(cls, moments: MomentArrays) -> CupedRatioStats:
+        """The inverse of :meth:`as_arrays`: one variant's (num, den, pre_num, pre_den)."""
+        n, s, c = _one_variant("CupedRatioStats", moments, 4)
+        return cls(
+            RatioStats(n, s[0], c[0, 0], s[1], c[1, 1], c[0, 1]),
+            RatioStats(n, s[2], c[2, 2], s[3], c[3, 3], c[2, 3]),
+            c[0, 2],
+            c[0, 3],
+            c[1, 2],
+            c[1, 3],
+        )

@@ -31,17 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
 from abtest.stats.errors import StatsInputError
 from abtest.stats.inference import interval
+from abtest.stats.names import Correction
 from abtest.stats.results import Comparison, Effect, PValueAdjustment
 from abtest.stats.sequential import DEFAULT_TUNING
 
-Method = Literal["holm", "bh", "bonferroni"]
+Method = Correction
 _STATSMODELS_METHOD = {"holm": "holm", "bh": "fdr_bh", "bonferroni": "bonferroni"}
 
 
@@ -99,7 +100,7 @@ def _adjusted_effect(
         effect.se,
         effect.df,
         alpha=ci_alpha,
-        test=comparison.test,  # type: ignore[arg-type]
+        test=comparison.test,
         n_total=comparison.control_n + comparison.treatment_n,
         sequential_tuning=comparison.sequential_tuning or DEFAULT_TUNING,
     )

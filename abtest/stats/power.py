@@ -34,10 +34,11 @@ from statsmodels.stats.power import normal_power_het
 
 from abtest.stats.compare import Stats, estimate_groups, metric_type_of
 from abtest.stats.errors import StatsInputError
+from abtest.stats.names import MetricType
 from abtest.stats.results import PowerResult
 
 
-def _baseline(baseline: Stats) -> tuple[str, float, float]:
+def _baseline(baseline: Stats) -> tuple[MetricType, float, float]:
     """Metric type, mean and per-user sd of the baseline data."""
     metric_type = metric_type_of(baseline)
     if baseline.n < 2:
@@ -73,7 +74,7 @@ def _sizes(n_control: int, n_treatment: int | None) -> tuple[int, int]:
     return int(n_control), int(n_t)
 
 
-def _treatment_sd(metric_type: str, mean: float, sd: float, delta: float) -> float:
+def _treatment_sd(metric_type: MetricType, mean: float, sd: float, delta: float) -> float:
     if metric_type != "proportion":
         return sd
     p = mean + delta
@@ -83,7 +84,13 @@ def _treatment_sd(metric_type: str, mean: float, sd: float, delta: float) -> flo
 
 
 def _power_at(
-    metric_type: str, mean: float, sd: float, delta: float, n_c: float, n_t: float, alpha: float
+    metric_type: MetricType,
+    mean: float,
+    sd: float,
+    delta: float,
+    n_c: float,
+    n_t: float,
+    alpha: float,
 ) -> float:
     sd_t = _treatment_sd(metric_type, mean, sd, delta)
     std = math.sqrt(sd * sd + sd_t * sd_t * n_c / n_t)  # se * sqrt(n_c)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from abtest.stats.names import Correction, MetricType, Test
+
 
 @dataclass(frozen=True)
 class Effect:
@@ -79,8 +81,8 @@ class Comparison:
     ``message`` gathers every note on the comparison, ``None`` when all is well.
     """
 
-    metric_type: str
-    test: str
+    metric_type: MetricType
+    test: Test
     alpha: float
     control_n: int
     treatment_n: int
@@ -90,7 +92,7 @@ class Comparison:
     relative: Effect
     theta: float | None = None
     sequential_tuning: float | None = None
-    correction: str | None = None
+    correction: Correction | None = None
     message: str | None = None
 
 
@@ -125,7 +127,7 @@ class PValueAdjustment:
     and do not count in the family.
     """
 
-    method: str
+    method: Correction
     alpha: float
     p_values: tuple[float, ...]
     adjusted_p_values: tuple[float, ...]
@@ -143,7 +145,7 @@ class PowerResult:
     and ``relative_effect = absolute_effect / baseline_mean``.
     """
 
-    metric_type: str
+    metric_type: MetricType
     baseline_mean: float
     baseline_sd: float
     relative_effect: float

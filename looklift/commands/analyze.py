@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
+
+if TYPE_CHECKING:
+    from looklift.planning import PowerPlan
 
 
 def register(app: typer.Typer) -> None:
@@ -25,20 +28,6 @@ def register(app: typer.Typer) -> None:
         "needed for a lift. The baseline comes from a past experiment's control (FILE and "
         "--db) or from numbers (--proportion, or --mean and --sd).",
     )(power)
-
-
-def _open(db: Path):  # a context manager
-    from abtest.store import Store
-
-    return Store(db, read_only=True)  # refuses a missing path, a folder, a non-looklift file
-
-
-def _users_of(baseline: object) -> int:
-    """Users behind a baseline's moments (the post-period ones for CUPED moments)."""
-    n = getattr(baseline, "n", None)
-    if n is None:
-        n = getattr(getattr(baseline, "post", None), "n", 0)
-    return int(n or 0)
 
 
 def analyze(
@@ -64,16 +53,19 @@ def analyze(
 ) -> None:
     from abtest.analysis import analyze as run_analysis
     from abtest.spec import load_spec
+    from abtest.store import Store
 
     spec = load_spec(file)
     seg = [s.strip() for s in segments.split(",") if s.strip()] if segments else None
-    with _open(db) as store:
+    # Read-only: refuses a missing path, a folder, a non-looklift file.
+    with Store(db, read_only=True) as store:
         result = run_analysis(store, spec, as_of=as_of, segments=seg)
-    if format is OutputFormat.json:
-        print_json(result.to_dict())
-    else:
-        from abtest.analysis.render import segment_summary
+    from abtest.analysis.decision_text import json_summary
+    from abtest.analysis.render import segment_summary
 
+    if format is OutputFormat.json:
+        print_json(json_summary(result))
+    else:
         out.print(result)
         if seg:  # segments asked for by name are shown; the default ones are in the report
             out.print(segment_summary(result))
@@ -107,96 +99,53 @@ def power(
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.stats import MeanStats, ProportionStats, StatsInputError, mde, sample_size
     from looklift.errors import UsageProblem
+    from looklift.planning import experiment_baselines, number_baseline, plan_power
 
-    baselines: dict[str, object] = {}
     if file is not None:
-        from abtest.analysis import variant_stats
-        from abtest.spec import load_spec
-
-        spec = load_spec(file)
-        with _open(db) as store:
-            stats = variant_stats(store, spec)
-        if not stats:
-            raise UsageProblem(f"{file} defines no metrics to plan for")
-        if metric is not None and metric not in stats:
-            raise UsageProblem(f"unknown metric {metric!r}; the spec has {', '.join(stats)}")
-        control = spec.variant_names[0]
-        baselines = {m: v[control] for m, v in stats.items() if metric in (None, m)}
-        n_control = min(_users_of(b) for b in baselines.values())
-        if n_control < 2:  # a baseline needs a variance, whatever --users says
-            raise UsageProblem(
-                f"the control {control!r} of {spec.key!r} has {n_control} user(s) in {db}: "
-                "too few for a baseline (give one with --proportion, or --mean and --sd)"
-            )
-    elif proportion is not None:
-        if not 0 < proportion < 1:
-            raise UsageProblem(f"--proportion must be between 0 and 1 (got {proportion})")
-        n = 1_000_000
-        baselines = {"proportion": ProportionStats(n, round(proportion * n))}
-    elif mean is not None and sd is not None:
-        if sd <= 0:
-            raise UsageProblem(f"--sd must be positive (got {sd})")
-        n = 1_000_000
-        baselines = {"mean": MeanStats(n, mean * n, (sd * sd * (n - 1)) + n * mean * mean)}
+        baselines = experiment_baselines(file, db, metric)
     else:
-        raise UsageProblem("give a baseline: FILE (with --db), or --proportion, or --mean and --sd")
+        baselines = number_baseline(proportion, mean, sd)
     if users is None and file is None and lift is None:
         raise UsageProblem(
             "give --users (for the detectable lift) or --lift (for the users needed)"
         )
+    plans = plan_power(
+        baselines,
+        users=users,
+        users_from_baseline=file is not None,
+        lift=lift,
+        alpha=alpha,
+        power=target_power,
+    )
+    for p in plans:
+        if p.problem is not None:
+            err.print(f"[yellow]note:[/] {p.metric}: {p.problem}", highlight=False)
+    if format is OutputFormat.json:
+        print_json([p.to_dict() for p in plans])
+        return
+    _print_plans(plans, alpha=alpha, target_power=target_power, lift=lift)
 
-    rows, results, problems = [], [], []
-    for name, base in baselines.items():
-        n_users = users or (_users_of(base) if file is not None else None)
-        problem = None
-        try:
-            detectable = (
-                mde(base, n_control=n_users, alpha=alpha, power=target_power)  # type: ignore[arg-type]
-                if n_users
-                else None
-            )
-            needed = (
-                sample_size(base, relative_effect=lift, alpha=alpha, power=target_power)  # type: ignore[arg-type]
-                if lift is not None
-                else None
-            )
-        except StatsInputError as exc:  # this metric's baseline cannot be planned with
-            problem = str(exc)
-            problems.append((name, problem))
-            detectable = needed = None
-        summary = detectable or needed
-        results.append(
-            {
-                "metric": name,
-                "mde": detectable,
-                "sample_size": needed,
-                "problem": problem,
-            }
-        )
+
+def _print_plans(
+    plans: list[PowerPlan], *, alpha: float, target_power: float, lift: float | None
+) -> None:
+    """The plan of every metric as one table."""
+    rows = []
+    for p in plans:
+        summary, detectable = p.summary, p.mde
         rows.append(
             (
-                name,
+                p.metric,
                 f"{summary.baseline_mean:,.4g}" if summary else "—",
                 f"{summary.baseline_sd:,.4g}" if summary else "—",
-                f"{n_users:,}" if n_users else "—",
+                f"{p.n_users:,}" if p.n_users else "—",
                 f"{detectable.relative_effect:+.2%}"
                 if detectable and math.isfinite(detectable.relative_effect)
                 else "—",
-                f"{needed.n_control:,}" if needed else "—",
+                f"{p.sample_size.n_control:,}" if p.sample_size else "—",
             )
         )
-    if len(problems) == len(baselines):  # nothing to show: the inputs themselves are wrong
-        messages = list(dict.fromkeys(m for _, m in problems))
-        raise UsageProblem(
-            messages[0] if len(messages) == 1 else "; ".join(f"{n}: {m}" for n, m in problems)
-        )
-    for name, message in problems:
-        err.print(f"[yellow]note:[/] {name}: {message}", highlight=False)
-    if format is OutputFormat.json:
-        print_json(results)
-        return
     out.print(
         table(
             f"Power at alpha {alpha:g}, power {target_power:.0%} (two-sided, fixed horizon)",

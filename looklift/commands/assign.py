@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,63 +57,18 @@ def assign(
         OutputFormat.table
     ),
 ) -> None:
-    from abtest.assignment import Assigner, AssignmentError, as_timestamp
-    from abtest.assignment import record_exposures as record_batch
-    from abtest.schema import USERS
-    from abtest.spec import load_spec
-    from abtest.store import read_frame
-    from looklift.commands.validate import known_encoders_from_db
-    from looklift.errors import UsageProblem
+    from looklift.assigning import assign_users_file
 
-    if record_exposures and db is None:
-        raise UsageProblem("--record-exposures needs --db")
-    if not out_path.parent.exists():
-        raise UsageProblem(f"folder does not exist: {out_path.parent}")
-    if out_path.exists() and out_path.is_dir():
-        raise UsageProblem(f"--out is a folder: {out_path}")
-
-    spec = load_spec(file, known_encoders=known_encoders_from_db(db) if db else None)
-    forced = _parse_forced(force or [])
-    assigner = Assigner(spec, forced=forced)
-
-    exposure_ts = None
-    if record_exposures:
-        if at is not None:
-            exposure_ts = as_timestamp(at)
-        elif spec.schedule is not None:
-            exposure_ts = spec.schedule.start
-        else:
-            raise UsageProblem(f"{file} has no schedule; pass --at for the exposure time")
-
-    if not users.exists():
-        raise AssignmentError(f"users file not found: {users}")
-    # A folder, a FIFO or a device is refused by read_frame in one line (never read).
-    # The reader of `looklift ingest`: the same formats, and the same attributes (types,
-    # UTC timestamps) whether a users file is assigned or stored. The unit is text, as
-    # written: "007" stays "007" (hashing reads the string).
-    frame = read_frame(
+    run = assign_users_file(
+        file,
         users,
-        table="users",
-        types=None if spec.unit in USERS.column_names else {spec.unit: "text"},
+        out_path,
+        db=db,
+        record_exposures=record_exposures,
+        at=at,
+        force=force or [],
     )
-
-    batch = assigner.assign_frame(frame)
-    result = batch.to_frame(unit_column=spec.unit)
-
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    recorded = None
-    try:
-        result.write_parquet(tmp)
-        if record_exposures:
-            from abtest.store import Store
-
-            assert db is not None
-            with Store(db, create=False) as store:
-                recorded = record_batch(store, batch, exposure_ts).inserted
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
+    batch, spec, recorded = run.batch, run.spec, run.recorded
     counts = batch.counts()
     reasons = batch.reason_counts()
     if format is OutputFormat.json:
@@ -141,15 +95,3 @@ def assign(
     out.print(f"wrote {out_path}")
     if recorded is not None:
         err.print(f"recorded {recorded:,} exposures in {db}")
-
-
-def _parse_forced(items: list[str]) -> dict[str, str]:
-    from looklift.errors import UsageProblem
-
-    forced: dict[str, str] = {}
-    for item in items:
-        unit, sep, variant = item.partition("=")
-        if not sep or not unit or not variant:
-            raise UsageProblem(f"--force takes UNIT=VARIANT, got {item!r}")
-        forced[unit] = variant
-    return forced

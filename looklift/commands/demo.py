@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from looklift.console import err, out, progress, table
+from abtest import format as fmt
+from looklift.console import err, out, stage_progress, table
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
-    from reports.inputs import SimulatorTruth
+    from abtest.simulate.truth import SimulatorTruth
+    from looklift.offline import OfflineResult
+    from looklift.pipeline import DemoResult
 
 
 def register(app: typer.Typer) -> None:
@@ -23,12 +26,6 @@ def register(app: typer.Typer) -> None:
         "experiment of examples/similar-looks.yaml → 14 days of simulated traffic → analysis "
         "→ HTML report. A second run reuses what is already built (--fresh rebuilds).",
     )(demo)
-
-
-def _ci(low: float, high: float, digits: int = 1) -> str:
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "—"
-    return f"[{low:+.{digits}%}, {high:+.{digits}%}]"
 
 
 def demo(
@@ -52,23 +49,27 @@ def demo(
         kw["n_users"] = users
     config = DemoConfig.quick(**kw) if quick else DemoConfig(**kw)  # type: ignore[arg-type]
 
-    with progress() as bar:
-        tasks: dict[str, int] = {}
+    def on_stage(stage: StageResult) -> None:
+        how = "reused" if stage.reused else f"{stage.seconds:.1f} s"
+        err.print(f"[green]✓[/] [bold]{stage.name}[/] ({how}): {stage.detail}")
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        def on_stage(stage: StageResult) -> None:
-            how = "reused" if stage.reused else f"{stage.seconds:.1f} s"
-            err.print(f"[green]✓[/] [bold]{stage.name}[/] ({how}): {stage.detail}")
-
+    with stage_progress() as on_progress:
         result = run_demo(config, on_progress, on_stage)
 
-    offline, analysis, truth = result.offline, result.analysis, result.truth
-    assert analysis is not None and offline is not None
+    assert result.analysis is not None and result.offline is not None
     out.print()
+    _print_offline(result.offline)
+    if result.offline.counterfactual:
+        _print_prediction(result)
+    out.print(result.analysis)
+    if result.truth is not None:
+        _print_truth(result.analysis, result.truth)
+    err.print(f"finished in {result.seconds:.0f} s")
+    out.print(f"[bold]report:[/] {result.report_paths.html.resolve()}")  # type: ignore[union-attr]
+
+
+def _print_offline(offline: OfflineResult) -> None:
+    """The offline comparison of the two encoders at the cutoffs worth a glance."""
     rows = []
     for metric, k in (("ndcg", 5), ("precision", 1), ("ndcg", 10)):
         r = offline.comparison.get(metric, k)
@@ -78,7 +79,7 @@ def demo(
                 f"{r.mean_a:.3f}",
                 f"{r.mean_b:.3f}",
                 f"{r.lift:+.1%}",
-                _ci(*r.lift_ci),
+                fmt.interval(*r.lift_ci),
             )
         )
     a, b = offline.encoders
@@ -90,40 +91,41 @@ def demo(
             rows,
         )
     )
-    online = {v.variant: v.value for v in analysis.values if v.metric == "tap_through_rate"}
-    if offline.counterfactual:
-        out.print(
-            table(
-                "Tap rate: predicted offline from the logs (SNIPS) vs measured online",
-                [
-                    "encoder",
-                    "predicted",
-                    f"{offline.counterfactual[0].confidence:.0%} CI",
-                    "online (A/B test)",
-                ],
-                [
-                    (
-                        c.policy,
-                        f"{c.snips:.2%}",
-                        f"[{c.snips_ci[0]:.2%}, {c.snips_ci[1]:.2%}]",
-                        next(
-                            (
-                                f"{online[v.name]:.2%}"
-                                for v in result.spec.variants  # type: ignore[union-attr]
-                                if v.encoder == c.policy and v.name in online
-                            ),
-                            "—",
-                        ),
-                    )
-                    for c in offline.counterfactual
-                ],
-            )
+
+
+def _print_prediction(result: DemoResult) -> None:
+    """Each encoder's tap rate predicted offline next to the one its variant measured."""
+    offline, analysis, spec = result.offline, result.analysis, result.spec
+    assert offline is not None and analysis is not None and spec is not None
+    online = {v.variant: v.value for v in analysis.values if v.metric == result.tap_rate_metric}
+    rows = [
+        (
+            c.policy,
+            f"{c.snips:.2%}",
+            fmt.rate_interval(*c.snips_ci),
+            next(
+                (
+                    f"{online[v.name]:.2%}"
+                    for v in spec.variants
+                    if v.encoder == c.policy and v.name in online
+                ),
+                "—",
+            ),
         )
-    out.print(analysis)
-    if truth is not None:
-        _print_truth(analysis, truth)
-    err.print(f"finished in {result.seconds:.0f} s")
-    out.print(f"[bold]report:[/] {result.report_paths.html.resolve()}")
+        for c in offline.counterfactual
+    ]
+    out.print(
+        table(
+            "Tap rate: predicted offline from the logs (SNIPS) vs measured online",
+            [
+                "encoder",
+                "predicted",
+                f"{offline.counterfactual[0].confidence:.0%} CI",
+                "online (A/B test)",
+            ],
+            rows,
+        )
+    )
 
 
 def _covers(low: float | None, high: float | None, value: float) -> str:
@@ -159,13 +161,13 @@ def _print_truth(analysis: AnalysisResult, truth: SimulatorTruth) -> None:
             cmp.variant,
             f"{rel.estimate:+.2%}",
             f"{effect.lift:+.2%}",
-            _ci(rel.ci_low, rel.ci_high, 2),
+            fmt.interval(rel.ci_low, rel.ci_high, digits=2),
             _covers(rel.ci_low, rel.ci_high, effect.lift),
         ]
         if corrected and level is not None:
             low, high = rel.ci_low_adjusted, rel.ci_high_adjusted
             row += [
-                _ci(low, high, 2) if low is not None and high is not None else "—",
+                fmt.interval(low, high, digits=2),
                 _covers(low, high, effect.lift),
             ]
         rows.append(tuple(row))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from looklift.console import OutputFormat, err, out, print_json, progress, table
+from looklift.console import OutputFormat, err, out, print_json, stage_progress, table
 
 HELP = (
     "Embed every catalog photo with an encoder and save the vectors under "
@@ -54,60 +54,70 @@ def parse_dim(text: str | None) -> int | str | None:
     return value
 
 
-def encode(
-    encoder: Annotated[
-        str, typer.Option("--encoder", "-e", metavar="NAME", help="Encoder to use (see --list).")
-    ] = "cnn-pca",
-    name: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME",
-            help="Name of the result: its artifact folder and its neighbors.encoder value "
-            "(default: the encoder's name).",
-        ),
-    ] = None,
-    db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
-    checkpoint: Annotated[
-        str | None,
-        typer.Option(help="siglip: hub id or folder; finetuned: a 'looklift finetune' output."),
-    ] = None,
-    dim: Annotated[
-        str | None,
-        typer.Option(
-            metavar="N|auto",
-            help="Output dimensions. cnn-pca: 'auto' (the default) is 128, or items - 1 on "
-            "catalogs of 128 items or fewer (a PCA on n items has n - 1 components); "
-            "siglip: its own size unless N.",
-        ),
-    ] = None,
-    input_size: Annotated[
-        int | None,
-        typer.Option(help="cnn-pca input size in pixels: 224 is the model's, 128 much faster."),
-    ] = None,
-    reduce: Annotated[
-        str | None, typer.Option(help="siglip, with --dim: 'pca' (default) or 'truncate'.")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            metavar="KEY=VALUE",
-            help="KEY=VALUE passed to a plugin encoder (repeatable).",
-        ),
-    ] = None,
-    cache: Annotated[
-        bool, typer.Option(help="Reuse cached trunk features of unchanged photos.")
-    ] = True,
-    list_encoders: Annotated[
-        bool, typer.Option("--list", help="List the encoders that can be used, and exit.")
-    ] = False,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
+# The options, one type each, so that the command's signature reads as a list.
+Encoder = Annotated[
+    str, typer.Option("--encoder", "-e", metavar="NAME", help="Encoder to use (see --list).")
+]
+Name = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="Name of the result: its artifact folder and its neighbors.encoder value "
+        "(default: the encoder's name).",
     ),
+]
+Db = Annotated[Path, typer.Option(help="The looklift database.")]
+Checkpoint = Annotated[
+    str | None,
+    typer.Option(help="siglip: hub id or folder; finetuned: a 'looklift finetune' output."),
+]
+Dim = Annotated[
+    str | None,
+    typer.Option(
+        metavar="N|auto",
+        help="Output dimensions. cnn-pca: 'auto' (the default) is 128, or items - 1 on "
+        "catalogs of 128 items or fewer (a PCA on n items has n - 1 components); "
+        "siglip: its own size unless N.",
+    ),
+]
+InputSize = Annotated[
+    int | None,
+    typer.Option(help="cnn-pca input size in pixels: 224 is the model's, 128 much faster."),
+]
+Reduce = Annotated[
+    str | None, typer.Option(help="siglip, with --dim: 'pca' (default) or 'truncate'.")
+]
+BatchSize = Annotated[int | None, typer.Option(help="Images per batch.")]
+Device = Annotated[str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")]
+Option = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        metavar="KEY=VALUE",
+        help="KEY=VALUE passed to a plugin encoder (repeatable).",
+    ),
+]
+Cache = Annotated[bool, typer.Option(help="Reuse cached trunk features of unchanged photos.")]
+ListEncoders = Annotated[
+    bool, typer.Option("--list", help="List the encoders that can be used, and exit.")
+]
+Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
+def encode(
+    encoder: Encoder = "cnn-pca",
+    name: Name = None,
+    db: Db = Path("looklift.duckdb"),
+    checkpoint: Checkpoint = None,
+    dim: Dim = None,
+    input_size: InputSize = None,
+    reduce: Reduce = None,
+    batch_size: BatchSize = None,
+    device: Device = None,
+    option: Option = None,
+    cache: Cache = True,
+    list_encoders: ListEncoders = False,
+    format: Format = OutputFormat.table,
 ) -> None:
     from encoders.artifacts import Artifacts
     from encoders.encode import encode_catalog
@@ -133,18 +143,16 @@ def encode(
     if encoder == "finetuned" and "checkpoint" not in options:
         options["checkpoint"] = str(Artifacts.for_db(db).model_dir(name or "finetuned"))
 
-    with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as on_progress:
         result = encode_catalog(
             db, encoder, name, options=options, use_cache=cache, progress=on_progress
         )
 
+    _print_result(result, options, format)
+
+
+def _print_result(result: Any, options: dict[str, Any], format: OutputFormat) -> None:
+    """Skipped photos and notes on stderr, then what was encoded (or its JSON)."""
     for bad in result.skipped[:10]:
         err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
     if result.n_skipped > 10:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from looklift.console import OutputFormat, err, out, print_json, progress, table
+from looklift.console import OutputFormat, err, out, print_json, stage_progress, table
 
 HELP = (
     "Fine-tune an image encoder on the catalog's photos and titles with SigLIP's sigmoid "
@@ -25,70 +25,89 @@ def register(app: typer.Typer) -> None:
     app.command("finetune", help=HELP)(finetune)
 
 
-def finetune(
-    db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
-    name: Annotated[
-        str, typer.Option(help="Name of the fine-tuned encoder (model folder, neighbors.encoder).")
-    ] = "finetuned",
-    pairs: Annotated[
-        Path | None,
-        typer.Option(help="Train on a parquet of image_path,title instead of the items table."),
-    ] = None,
-    towers: Annotated[
-        str, typer.Option(help="efficientnet-minilm (offline) or siglip.")
-    ] = "efficientnet-minilm",
-    checkpoint: Annotated[
-        str | None, typer.Option(help="siglip towers: a hub id or a local checkpoint folder.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Checkpoint folder (default: models/<name>).")
-    ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps (at most).")] = 300,
-    batch_size: Annotated[int, typer.Option(help="Pairs per batch (negatives per pair).")] = 256,
-    grad_accum: Annotated[int, typer.Option(help="Batches accumulated per step.")] = 1,
-    lr: Annotated[
-        float | None,
-        typer.Option(help="Peak learning rate (default 1e-3 for heads, 1e-5 for siglip)."),
-    ] = None,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
-    warmup_steps: Annotated[
-        int | None, typer.Option(help="Linear warmup steps (default 10% of steps).")
-    ] = None,
-    dropout: Annotated[float, typer.Option(help="Dropout on the heads' input features.")] = 0.2,
-    dim: Annotated[int, typer.Option(help="Embedding size of the heads.")] = 128,
-    input_size: Annotated[int, typer.Option(help="Image size for the EfficientNet trunk.")] = 128,
-    freeze: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Freeze parameters matching a pattern (repeatable), e.g. 'image.trunk.*', "
-            "'text.trunk.*', 'image.trunk.net._blocks.[0-9].*'; 'none' trains everything. "
-            "Default: both trunks for efficientnet-minilm, nothing for siglip."
-        ),
-    ] = None,
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of pairs held out for the validation loss.")
-    ] = 0.1,
-    eval_every: Annotated[int, typer.Option(help="Steps between validation losses.")] = 25,
-    patience: Annotated[
-        int, typer.Option(help="Stop after this many evaluations without improvement (0: never).")
-    ] = 4,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 100,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same run.")] = 0,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the newest checkpoint in the output folder.")
-    ] = False,
-    mixed_precision: Annotated[
-        bool, typer.Option(help="Mixed precision on CUDA (ignored on CPU).")
-    ] = True,
-    device: Annotated[
-        str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")
-    ] = None,
-    encode: Annotated[
-        bool, typer.Option(help="Embed the catalog with the result as encoder <name>.")
-    ] = True,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
+# The options, one type each, so that the command's signature reads as a list.
+Db = Annotated[Path, typer.Option(help="The looklift database.")]
+Name = Annotated[
+    str, typer.Option(help="Name of the fine-tuned encoder (model folder, neighbors.encoder).")
+]
+Pairs = Annotated[
+    Path | None,
+    typer.Option(help="Train on a parquet of image_path,title instead of the items table."),
+]
+Towers = Annotated[str, typer.Option(help="efficientnet-minilm (offline) or siglip.")]
+Checkpoint = Annotated[
+    str | None, typer.Option(help="siglip towers: a hub id or a local checkpoint folder.")
+]
+OutDir = Annotated[
+    Path | None, typer.Option("--out", help="Checkpoint folder (default: models/<name>).")
+]
+Steps = Annotated[int, typer.Option(help="Optimizer steps (at most).")]
+BatchSize = Annotated[int, typer.Option(help="Pairs per batch (negatives per pair).")]
+GradAccum = Annotated[int, typer.Option(help="Batches accumulated per step.")]
+Lr = Annotated[
+    float | None,
+    typer.Option(help="Peak learning rate (default 1e-3 for heads, 1e-5 for siglip)."),
+]
+WeightDecay = Annotated[float, typer.Option(help="AdamW weight decay.")]
+WarmupSteps = Annotated[
+    int | None, typer.Option(help="Linear warmup steps (default 10% of steps).")
+]
+Dropout = Annotated[float, typer.Option(help="Dropout on the heads' input features.")]
+Dim = Annotated[int, typer.Option(help="Embedding size of the heads.")]
+InputSize = Annotated[int, typer.Option(help="Image size for the EfficientNet trunk.")]
+Freeze = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Freeze parameters matching a pattern (repeatable), e.g. 'image.trunk.*', "
+        "'text.trunk.*', 'image.trunk.net._blocks.[0-9].*'; 'none' trains everything. "
+        "Default: both trunks for efficientnet-minilm, nothing for siglip."
     ),
+]
+ValFraction = Annotated[
+    float, typer.Option(help="Share of pairs held out for the validation loss.")
+]
+EvalEvery = Annotated[int, typer.Option(help="Steps between validation losses.")]
+Patience = Annotated[
+    int, typer.Option(help="Stop after this many evaluations without improvement (0: never).")
+]
+CheckpointEvery = Annotated[int, typer.Option(help="Steps between checkpoints.")]
+Seed = Annotated[int, typer.Option(help="Random seed: the same seed gives the same run.")]
+Resume = Annotated[
+    bool, typer.Option(help="Continue from the newest checkpoint in the output folder.")
+]
+MixedPrecision = Annotated[bool, typer.Option(help="Mixed precision on CUDA (ignored on CPU).")]
+Device = Annotated[str | None, typer.Option(help="'cpu' or 'cuda' (default: CUDA when available).")]
+Encode = Annotated[bool, typer.Option(help="Embed the catalog with the result as encoder <name>.")]
+Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
+def finetune(
+    db: Db = Path("looklift.duckdb"),
+    name: Name = "finetuned",
+    pairs: Pairs = None,
+    towers: Towers = "efficientnet-minilm",
+    checkpoint: Checkpoint = None,
+    out_dir: OutDir = None,
+    steps: Steps = 300,
+    batch_size: BatchSize = 256,
+    grad_accum: GradAccum = 1,
+    lr: Lr = None,
+    weight_decay: WeightDecay = 0.1,
+    warmup_steps: WarmupSteps = None,
+    dropout: Dropout = 0.2,
+    dim: Dim = 128,
+    input_size: InputSize = 128,
+    freeze: Freeze = None,
+    val_fraction: ValFraction = 0.1,
+    eval_every: EvalEvery = 25,
+    patience: Patience = 4,
+    checkpoint_every: CheckpointEvery = 100,
+    seed: Seed = 0,
+    resume: Resume = False,
+    mixed_precision: MixedPrecision = True,
+    device: Device = None,
+    encode: Encode = True,
+    format: Format = OutputFormat.table,
 ) -> None:
     from encoders.artifacts import Artifacts
     from encoders.encode import encode_catalog
@@ -122,14 +141,7 @@ def finetune(
     ).validate()
     target = out_dir or Artifacts.for_db(db).model_dir(name)
 
-    with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as on_progress:
         result = run_finetune(pairs or db, config, target, resume=resume, progress=on_progress)
         encoded = None
         if encode:
@@ -137,6 +149,11 @@ def finetune(
                 db, FinetunedEncoder(result.out_dir, device=device), name, progress=on_progress
             )
 
+    _print_result(result, encoded, checkpoint, format)
+
+
+def _print_result(result: Any, encoded: Any, checkpoint: str | None, format: OutputFormat) -> None:
+    """Skipped photos and notes on stderr, then the training summary (or its JSON)."""
     for bad in result.skipped[:10]:
         err.print(f"[yellow]skipped[/] item {bad.item_id}: {bad.path} ({bad.reason})")
     if result.reset_logits:

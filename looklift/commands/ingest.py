@@ -1,10 +1,8 @@
 """``looklift ingest``: bring a team's own files (catalog, users, logs) into the store.
 
-All files of one call are one transaction: every file is read and checked
-before anything is written, then they are stored together, or, at the first
-bad value, none of them (the database stays byte for byte as it was, and a
-database this call would have created is not left behind). Replaying files is
-harmless: rows whose key is stored already are skipped and counted.
+The command expands its FILE arguments and ``--type`` options, then stores the
+files with :func:`looklift.ingesting.ingest_files` (all files of one call are one
+transaction) and prints what was added and skipped.
 """
 
 from __future__ import annotations
@@ -12,11 +10,14 @@ from __future__ import annotations
 import glob
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, progress, table
+
+if TYPE_CHECKING:
+    from looklift.ingesting import IngestRun
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -71,8 +72,9 @@ def ingest(
     ),
 ) -> None:
     from abtest.schema import TABLES
-    from abtest.store import EXTRA_TYPES, UPDATABLE, Batch, Store
+    from abtest.store import UPDATABLE
     from looklift.errors import UsageProblem
+    from looklift.ingesting import ingest_files, missing_photos
 
     if table_name not in TABLES:
         raise UsageProblem(f"unknown table {table_name!r}; tables are {', '.join(TABLES)}")
@@ -83,54 +85,35 @@ def ingest(
         )
     paths = expand_files(files)
     asked = parse_types(types or [])
-    created = not db.exists()
-    batches = [Batch(table_name, p, str(p), types=asked, update=update) for p in paths]
-    try:
-        # An existing file must be a looklift database: ingest never adds the looklift
-        # tables to some other DuckDB file given by mistake.
-        with Store(db, create=created) as store, progress() as bar:
-            task = bar.add_task(f"ingesting into {table_name}", total=None)
-            reports = store.ingest_many(
-                batches,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                status=lambda what: bar.update(task, description=what),
-            )
-    except BaseException:
-        if created:  # a failed first ingest leaves no empty database behind
-            for leftover in (db, db.with_name(db.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-        raise
-
-    if table_name == "items":
-        _warn_missing_photos(db)
-    added_columns = {name: kind for r in reports for name, kind in r.columns_added}
-    summary = {
-        "db": str(db),
-        "table": table_name,
-        "files": [
-            {
-                "file": r.source,
-                "rows": r.rows_read,
-                "added": r.inserted,
-                "updated": r.updated,
-                "skipped_already_stored": r.already_stored,
-                "skipped_duplicates_in_file": r.duplicates_in_batch,
-                "rejected": 0,
-            }
-            for r in reports
-        ],
-        "rows": sum(r.rows_read for r in reports),
-        "added": sum(r.inserted for r in reports),
-        "updated": sum(r.updated for r in reports),
-        "skipped": sum(r.skipped for r in reports),
-        "rejected": 0,
-        "columns_added": {
-            name: EXTRA_TYPES.get(kind, kind) for name, kind in added_columns.items()
-        },
-    }
+    with progress() as bar:
+        task = bar.add_task(f"ingesting into {table_name}", total=None)
+        run = ingest_files(
+            table_name,
+            paths,
+            db,
+            types=asked,
+            update=update,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            status=lambda what: bar.update(task, description=what),
+        )
+    if table_name == "items" and (missing := missing_photos(db)) is not None:
+        err.print(
+            f"[yellow]looklift: warning:[/] {len(missing.missing):,} of {missing.checked:,} "
+            f"photos checked in {db} are missing (first: {missing.missing[0]}); image_path is "
+            f"relative to the database's folder, {missing.root}",
+            highlight=False,
+        )
     if format is OutputFormat.json:
-        print_json(summary)
+        print_json(run.summary())
         return
+    _print_run(run, update)
+
+
+def _print_run(run: IngestRun, update: bool) -> None:
+    """Rows read, added and skipped per file, and in all."""
+    from abtest.store import EXTRA_TYPES
+
+    summary, table_name, added_columns = run.summary(), run.table, run.added_columns
     columns = ["file", "rows", "added", *(["updated"] if update else []), "already stored"]
     rows = [
         [
@@ -143,40 +126,20 @@ def ingest(
         ]
         for f in summary["files"]
     ]
-    out.print(table(f"{table_name} in {db}", [*columns, "repeated in file"], rows))
+    out.print(table(f"{table_name} in {run.db}", [*columns, "repeated in file"], rows))
     if added_columns:
         shown = ", ".join(f"{n} ({EXTRA_TYPES.get(k, k)})" for n, k in added_columns.items())
         out.print(f"new columns in {table_name}: {shown}")
-    stored = sum(r.already_stored for r in reports)
-    repeated = sum(r.duplicates_in_batch for r in reports)
+    stored = sum(r.already_stored for r in run.reports)
+    repeated = sum(r.duplicates_in_batch for r in run.reports)
     out.print(
         f"added {summary['added']:,} of {summary['rows']:,} rows"
         + (f", updated {summary['updated']:,}" if update else "")
         + (f"; skipped {stored:,} already stored" if stored else "")
         + (f"; skipped {repeated:,} repeated in a file (the first is kept)" if repeated else "")
     )
-    if created:
-        err.print(f"created {db}")
-
-
-def _warn_missing_photos(db: Path, sample: int = 5000) -> None:
-    """Warn when catalog photos are not where the encoders will look: ``image_path``
-    is relative to the database's folder (not the file's), a common slip."""
-    from abtest.store import Store
-
-    with Store(db, read_only=True) as store:
-        paths = store.query(
-            f"SELECT image_path FROM items USING SAMPLE reservoir({sample} ROWS) REPEATABLE (7)"
-        )["image_path"].to_list()
-        missing = [p for p in paths if not store.resolve(p).is_file()]
-        root = store.root
-    if missing:
-        err.print(
-            f"[yellow]looklift: warning:[/] {len(missing):,} of {len(paths):,} photos checked "
-            f"in {db} are missing (first: {missing[0]}); image_path is relative to the "
-            f"database's folder, {root}",
-            highlight=False,
-        )
+    if run.created:
+        err.print(f"created {run.db}")
 
 
 def expand_files(arguments: list[str]) -> list[Path]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from abtest import format as fmt
 from looklift.console import OutputFormat, err, out, print_json, table
+
+if TYPE_CHECKING:
+    from looklift.offline import OfflineResult
 
 
 def register(app: typer.Typer) -> None:
@@ -35,51 +38,48 @@ def _ks(text: str) -> list[int]:
     return ks
 
 
-def _ci(low_high: tuple[float, float], signed: bool = True) -> str:
-    low, high = low_high
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return "—"
-    return f"[{low:+.1%}, {high:+.1%}]" if signed else f"[{low:.2%}, {high:.2%}]"
+# The options, one type each, so that the command's signature reads as a list.
+Db = Annotated[Path, typer.Option(help="DuckDB file with interactions and neighbors.")]
+Encoders = Annotated[
+    str, typer.Option(metavar="A,B", help="Two encoders A,B (B is compared with A).")
+]
+Ks = Annotated[str, typer.Option("--k", metavar="K,...", help="Cut-offs, e.g. 1,3,5,10.")]
+Metrics = Annotated[
+    str | None,
+    typer.Option(
+        metavar="NAME,...",
+        help="Metrics (ndcg, ndcg_burges, precision, recall, mrr, hit_rate).",
+    ),
+]
+JudgmentsFrom = Annotated[
+    str,
+    typer.Option(
+        metavar="POLICY",
+        help="Logging policy whose logs give the judgments; 'auto' uses "
+        "the unbiased 'search' logs when present, 'all' every log.",
+    ),
+]
+Start = Annotated[
+    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs from this day.")
+]
+End = Annotated[
+    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs before this day.")
+]
+Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
 def offline_eval(
-    db: Annotated[Path, typer.Option(help="DuckDB file with interactions and neighbors.")] = Path(
-        "looklift.duckdb"
-    ),
-    encoders: Annotated[
-        str, typer.Option(metavar="A,B", help="Two encoders A,B (B is compared with A).")
-    ] = "cnn-pca,finetuned",
-    k: Annotated[
-        str, typer.Option("--k", metavar="K,...", help="Cut-offs, e.g. 1,3,5,10.")
-    ] = "1,3,5,10",
-    metrics: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME,...",
-            help="Metrics (ndcg, ndcg_burges, precision, recall, mrr, hit_rate).",
-        ),
-    ] = None,
-    judgments_from: Annotated[
-        str,
-        typer.Option(
-            metavar="POLICY",
-            help="Logging policy whose logs give the judgments; 'auto' uses "
-            "the unbiased 'search' logs when present, 'all' every log.",
-        ),
-    ] = "auto",
-    start: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs from this day.")
-    ] = None,
-    end: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Logs before this day.")
-    ] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
+    db: Db = Path("looklift.duckdb"),
+    encoders: Encoders = "cnn-pca,finetuned",
+    k: Ks = "1,3,5,10",
+    metrics: Metrics = None,
+    judgments_from: JudgmentsFrom = "auto",
+    start: Start = None,
+    end: End = None,
+    format: Format = OutputFormat.table,
 ) -> None:
     from abtest.store import Store
     from looklift.offline import run_offline_eval
-    from reports.format import level as fmt_level
 
     ks = _ks(k)
     names = [e.strip() for e in encoders.split(",") if e.strip()]
@@ -96,6 +96,14 @@ def offline_eval(
     if format is OutputFormat.json:
         print_json(result.to_dict())
         return
+    _print_comparison(result, ks)
+    _print_counterfactual(result)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}")
+
+
+def _print_comparison(result: OfflineResult, ks: list[int]) -> None:
+    """The paired comparison of the two encoders, one table per cutoff."""
     a, b = result.encoders
     c = result.comparison
     source = result.judgments_from or "all logs"
@@ -110,8 +118,8 @@ def offline_eval(
                 f"{r.mean_a:.4f}",
                 f"{r.mean_b:.4f}",
                 f"{r.diff:+.4f}",
-                f"{r.lift:+.1%}" if math.isfinite(r.lift) else "—",
-                _ci(r.lift_ci),
+                fmt.signed_pct(r.lift),
+                fmt.interval(*r.lift_ci),
                 f"{r.p_value:.2g}",
                 f"{r.p_adjusted:.2g}",
             )
@@ -128,13 +136,17 @@ def offline_eval(
                     b,
                     "difference",
                     "lift",
-                    f"lift {fmt_level(c.confidence)} CI",
+                    f"lift {fmt.level(c.confidence)} CI",
                     "p",
                     "adjusted p",
                 ],
                 rows,
             )
         )
+
+
+def _print_counterfactual(result: OfflineResult) -> None:
+    """Each encoder's tap rate as the logs predict it (IPS and SNIPS)."""
     if result.counterfactual:
         out.print(
             table(
@@ -142,9 +154,9 @@ def offline_eval(
                 [
                     "encoder",
                     "IPS",
-                    f"IPS {fmt_level(result.counterfactual[0].confidence)} CI",
+                    f"IPS {fmt.level(result.counterfactual[0].confidence)} CI",
                     "SNIPS",
-                    f"SNIPS {fmt_level(result.counterfactual[0].confidence)} CI",
+                    f"SNIPS {fmt.level(result.counterfactual[0].confidence)} CI",
                     "effective n",
                     "slots logged",
                 ],
@@ -152,9 +164,9 @@ def offline_eval(
                     (
                         e.policy,
                         f"{e.ips:.2%}",
-                        _ci(e.ips_ci, False),
+                        fmt.rate_interval(*e.ips_ci),
                         f"{e.snips:.2%}",
-                        _ci(e.snips_ci, False),
+                        fmt.rate_interval(*e.snips_ci),
                         f"{e.effective_sample_size:,.0f}",
                         f"{e.target_slots_logged:.0%}"
                         if e.target_slots_logged is not None
@@ -164,5 +176,3 @@ def offline_eval(
                 ],
             )
         )
-    for w in result.warnings:
-        err.print(f"[yellow]warning:[/] {w}")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from abtest import format as fmt
 from looklift.console import OutputFormat, out, print_json, progress, table
 
 if TYPE_CHECKING:
-    from abtest.simulate.traffic import TrafficSummary
+    from abtest.simulate.traffic import RunSummary, TrafficSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -52,72 +53,81 @@ def _parse_shares(values: list[str], option: str = "--drop-exposures") -> dict[s
     return shares
 
 
+# The options, one type each, so that the command's signature reads as a list.
+Files = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="FILE",
+        help="Experiment YAML(s); several are simulated together on one stream of traffic.",
+    ),
+]
+Db = Annotated[Path, typer.Option(help="DuckDB file with a world and neighbors.")]
+Days = Annotated[int | None, typer.Option(help="Days to simulate (default: the spec's schedule).")]
+Users = Annotated[int | None, typer.Option(help="Simulate only the first M users (default: all).")]
+Seed = Annotated[int, typer.Option(help="Random seed of the traffic.")]
+PreDays = Annotated[
+    int | None,
+    typer.Option(
+        help="Days of pre-period traffic before the start, for CUPED "
+        "(default: the spec's cuped_pre_period_days)."
+    ),
+]
+Novelty = Annotated[
+    float, typer.Option(help="Day-one extra tap rate of arms with a new encoder (0.2 = +20%).")
+]
+NoveltyHalfLife = Annotated[float, typer.Option(help="Days for the novelty to halve.")]
+Bots = Annotated[int, typer.Option(help="Bot users with extreme activity to add.")]
+DropExposures = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="VARIANT=SHARE",
+        help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost "
+        "(KEY:VARIANT=SHARE when several experiments have that variant).",
+    ),
+]
+ModuleFailures = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="VARIANT=SHARE",
+        help="Fault: VARIANT=SHARE of that variant's views where the module fails to "
+        "render (a real harm: fewer impressions, taps and purchases); KEY:VARIANT=SHARE "
+        "when several experiments have that variant.",
+    ),
+]
+DuplicateEvents = Annotated[
+    float, typer.Option(help="Fault: share of events delivered twice (same event_id).")
+]
+LateEvents = Annotated[
+    float, typer.Option(help="Fault: share of taps/purchases logged up to 2 days late.")
+]
+Aa = Annotated[bool, typer.Option("--aa", help="Serve the control encoder in every arm.")]
+Replace = Annotated[
+    bool,
+    typer.Option(
+        help="Replace the earlier simulation of these experiments (all of its "
+        "experiments must be given when it simulated several together)."
+    ),
+]
+Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
 def simulate(
-    files: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="FILE",
-            help="Experiment YAML(s); several are simulated together on one stream of traffic.",
-        ),
-    ],
-    db: Annotated[Path, typer.Option(help="DuckDB file with a world and neighbors.")] = Path(
-        "looklift.duckdb"
-    ),
-    days: Annotated[
-        int | None, typer.Option(help="Days to simulate (default: the spec's schedule).")
-    ] = None,
-    users: Annotated[
-        int | None, typer.Option(help="Simulate only the first M users (default: all).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of the traffic.")] = 0,
-    pre_days: Annotated[
-        int | None,
-        typer.Option(
-            help="Days of pre-period traffic before the start, for CUPED "
-            "(default: the spec's cuped_pre_period_days)."
-        ),
-    ] = None,
-    novelty: Annotated[
-        float, typer.Option(help="Day-one extra tap rate of arms with a new encoder (0.2 = +20%).")
-    ] = 0.0,
-    novelty_half_life: Annotated[float, typer.Option(help="Days for the novelty to halve.")] = 3.0,
-    bots: Annotated[int, typer.Option(help="Bot users with extreme activity to add.")] = 0,
-    drop_exposures: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="VARIANT=SHARE",
-            help="Fault: VARIANT=SHARE of that variant's users whose exposures are lost "
-            "(KEY:VARIANT=SHARE when several experiments have that variant).",
-        ),
-    ] = None,
-    module_failures: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="VARIANT=SHARE",
-            help="Fault: VARIANT=SHARE of that variant's views where the module fails to "
-            "render (a real harm: fewer impressions, taps and purchases); KEY:VARIANT=SHARE "
-            "when several experiments have that variant.",
-        ),
-    ] = None,
-    duplicate_events: Annotated[
-        float, typer.Option(help="Fault: share of events delivered twice (same event_id).")
-    ] = 0.0,
-    late_events: Annotated[
-        float, typer.Option(help="Fault: share of taps/purchases logged up to 2 days late.")
-    ] = 0.0,
-    aa: Annotated[
-        bool, typer.Option("--aa", help="Serve the control encoder in every arm.")
-    ] = False,
-    replace: Annotated[
-        bool,
-        typer.Option(
-            help="Replace the earlier simulation of these experiments (all of its "
-            "experiments must be given when it simulated several together)."
-        ),
-    ] = False,
-    format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
-        OutputFormat.table
-    ),
+    files: Files,
+    db: Db = Path("looklift.duckdb"),
+    days: Days = None,
+    users: Users = None,
+    seed: Seed = 0,
+    pre_days: PreDays = None,
+    novelty: Novelty = 0.0,
+    novelty_half_life: NoveltyHalfLife = 3.0,
+    bots: Bots = 0,
+    drop_exposures: DropExposures = None,
+    module_failures: ModuleFailures = None,
+    duplicate_events: DuplicateEvents = 0.0,
+    late_events: LateEvents = 0.0,
+    aa: Aa = False,
+    replace: Replace = False,
+    format: Format = OutputFormat.table,
 ) -> None:
     from abtest.simulate.traffic import TrafficConfig, simulate_experiments
     from abtest.spec import load_spec
@@ -152,6 +162,11 @@ def simulate(
     if format is OutputFormat.json:  # one object for one file, a list for several
         print_json(run.experiments[0] if len(run.experiments) == 1 else list(run.experiments))
         return
+    _print_run(run)
+
+
+def _print_run(run: RunSummary) -> None:
+    """Each experiment's true rates, then what the run wrote."""
     for summary in run.experiments:
         _print_truth(summary)
     exposures = sum(s.exposures_written for s in run.experiments)
@@ -174,7 +189,7 @@ def _print_truth(summary: TrafficSummary) -> None:
     control = summary.truth[0]
     rows = []
     for t in summary.truth:
-        lift = "" if t is control else f"{t.tap_rate / control.tap_rate - 1:+.1%}"
+        lift = "" if t is control else fmt.signed_pct(summary.true_lift("tap_rate", t.variant))
         rows.append(
             (
                 t.variant,

@@ -11,7 +11,6 @@ from looklift.console import OutputFormat, err, out, print_json, table
 
 if TYPE_CHECKING:
     from abtest.spec import ExperimentSpec
-    from abtest.spec.checks import DataFacts
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +44,7 @@ def validate(
 
     from abtest.spec import load_specs
     from abtest.spec.checks import data_warnings
+    from looklift.store_facts import data_facts_from_db, known_encoders_from_db
 
     known = known_encoders_from_db(db) if db is not None else None
     specs = load_specs(files, known_encoders=known)
@@ -77,47 +77,6 @@ def validate(
     )
     if known is None:
         out.print("encoders not checked (pass --db to check them against the neighbors table)")
-
-
-def known_encoders_from_db(db: Path) -> set[str]:
-    """The encoders with neighbours in ``db``: ``SELECT DISTINCT encoder FROM neighbors``."""
-    from abtest.store import Store
-    from looklift.errors import UsageProblem
-
-    with Store(db, read_only=True) as store:
-        if not store.has_table("neighbors"):
-            raise UsageProblem(f"{db} has no neighbors table, so it cannot list encoders")
-        rows = store.con.execute("SELECT DISTINCT encoder FROM neighbors").fetchall()
-    return {str(r[0]) for r in rows}
-
-
-def data_facts_from_db(db: Path) -> DataFacts:
-    """What ``db`` holds of what specs read: rows and valued rows per event type, and
-    non-null values per ``users`` column (one scan of each table)."""
-    from abtest.spec.checks import DataFacts
-    from abtest.store import Store, quote_ident
-
-    with Store(db, read_only=True) as store:
-        events = values = columns = None
-        if store.has_table("events"):
-            rows = store.con.execute(
-                "SELECT event_type, count(*), count(value) FROM events GROUP BY event_type"
-            ).fetchall()
-            events = {str(t): int(n) for t, n, _ in rows}
-            values = {str(t): int(v) for t, _, v in rows}
-        if store.has_table("users"):
-            names = [
-                str(r[0])
-                for r in store.con.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_name = 'users' ORDER BY ordinal_position"
-                ).fetchall()
-            ]
-            counts = store.fetch_one(
-                f"SELECT {', '.join(f'count({quote_ident(c)})' for c in names)} FROM users"
-            )
-            columns = dict(zip(names, map(int, counts or ()), strict=False))
-    return DataFacts(events, values, columns)
 
 
 def spec_rows(spec: ExperimentSpec) -> list[list[str]]:

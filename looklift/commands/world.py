@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from looklift.console import OutputFormat, err, out, print_json, progress, table
+from looklift.console import OutputFormat, err, out, print_json, stage_progress, table
 
 
 def register(app: typer.Typer) -> None:
@@ -39,14 +39,7 @@ def world(
         n_items=items, n_users=users, seed=seed, image_size=image_size, nuisance=nuisance
     )
     config.validate()
-    with progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as on_progress:
         summary = build_world(config, db, overwrite=overwrite, progress=on_progress)
 
     if format is OutputFormat.json:

@@ -13,17 +13,9 @@ from abtest.assignment import Assigner
 from abtest.spec import load_spec
 from abtest.store import Store
 from looklift import cli
-from looklift.commands import assign
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO = EXAMPLES / "similar-looks.yaml"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered() -> None:
-    """Register the verb unless ``looklift.cli.COMMAND_MODULES`` already did."""
-    if "assign" not in {c.name for c in cli.app.registered_commands}:
-        assign.register(cli.app)
 
 
 @pytest.fixture

@@ -16,18 +16,8 @@ import pytest
 from abtest.simulate.world import WorldSummary
 from abtest.store import Store
 from looklift import cli
-from looklift.commands import encode, finetune, neighbors
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered() -> None:
-    """Register the verbs unless ``looklift.cli.COMMAND_MODULES`` already did."""
-    names = {c.name for c in cli.app.registered_commands}
-    for module in (encode, finetune, neighbors):
-        if module.__name__.rsplit(".", 1)[1] not in names:
-            module.register(cli.app)
 
 
 @pytest.fixture(scope="module")

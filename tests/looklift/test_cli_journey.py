@@ -155,7 +155,7 @@ def test_experiments_on_the_same_dates_are_simulated_together(
     or A alone replacing the joint run, is refused in one line and writes nothing."""
     copy = tmp_path / "joint.duckdb"
     shutil.copy(db, copy)
-    with duckdb.connect(str(copy)) as con:  # a fresh database: the world and neighbours
+    with duckdb.connect(str(copy)) as con:  # a fresh database: the world and neighbors
         for table in ("exposures", "events", "truth_experiments", "simulation_runs"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     other = tmp_path / "other.yaml"

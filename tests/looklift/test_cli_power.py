@@ -24,7 +24,7 @@ THREE_ARMS = str(EXAMPLES / "three-arms.yaml")
 
 @pytest.fixture(scope="module")
 def world(small_world, tmp_path_factory) -> Path:
-    """The small world with both demo encoders' neighbours and no traffic yet."""
+    """The small world with both demo encoders' neighbors and no traffic yet."""
     path = tmp_path_factory.mktemp("power") / "world.duckdb"
     shutil.copy(small_world.db, path)
     write_toy_neighbors(path, "cnn-pca", match="category")

@@ -11,16 +11,8 @@ import polars as pl
 import pytest
 
 from looklift import cli
-from looklift.commands import validate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered() -> None:
-    """Register the verb unless ``looklift.cli.COMMAND_MODULES`` already did."""
-    if "validate" not in {c.name for c in cli.app.registered_commands}:
-        validate.register(cli.app)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

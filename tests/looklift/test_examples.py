@@ -2,7 +2,7 @@
 
 An experimenter copies ``looklift ...`` lines from ``examples/*.yaml``; they
 must work on the database ``make demo`` leaves. Here that database is the
-small test world with the demo's two encoders (toy neighbours) and the demo's
+small test world with the demo's two encoders (toy neighbors) and the demo's
 experiment simulated, as the demo does. Each command is taken from the file
 (``#`` then at least four spaces then ``looklift``, ``\\`` continuing a line)
 and run with only its paths substituted: the demo's database for
@@ -72,7 +72,7 @@ def substituted(command: str, db: Path, folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo_db(small_world, tmp_path_factory) -> Path:
-    """What `make demo` leaves, in small: both encoders' neighbours, the demo's
+    """What `make demo` leaves, in small: both encoders' neighbors, the demo's
     experiment simulated over its whole schedule."""
     db = tmp_path_factory.mktemp("examples") / "looklift.duckdb"
     shutil.copy(small_world.db, db)

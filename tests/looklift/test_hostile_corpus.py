@@ -42,7 +42,7 @@ CASES = _cases()
 
 @pytest.fixture(scope="module")
 def template(small_world, tmp_path_factory) -> Path:
-    """A small looklift database: world, two encoders' neighbours, 3 days of an experiment."""
+    """A small looklift database: world, two encoders' neighbors, 3 days of an experiment."""
     db = tmp_path_factory.mktemp("hostile-template") / "looklift.duckdb"
     shutil.copy(small_world.db, db)
     write_toy_neighbors(db, "cnn-pca", match="category")

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from offline_eval import Judgments, OfflineEvalError, Run, RunEvaluation, compare, evaluate
+from offline_eval import Judgments, OfflineEvalError, Run, RunEvaluation, compare_encoders, evaluate
 
 
 def _evaluation(name: str, scores: dict[str, np.ndarray]) -> RunEvaluation:
@@ -45,7 +45,7 @@ def test_bootstrap_intervals_cover_the_true_difference_and_lift(ci_method: str) 
     for sim in range(n_sims):
         a = rng.beta(2, 3, n_queries)
         b = a + delta + rng.normal(0, 0.15, n_queries)
-        result = compare(
+        result = compare_encoders(
             _evaluation("a", {"ndcg@5": a}),
             _evaluation("b", {"ndcg@5": b}),
             n_resamples=1000,
@@ -63,7 +63,7 @@ def test_p_values_are_the_paired_t_test_with_holm_over_all_rows() -> None:
     rng = np.random.default_rng(7)
     a = {f"{m}@{k}": rng.random(120) for m in ("ndcg", "precision") for k in (1, 5)}
     b = {key: v + rng.normal(0.02, 0.2, 120) for key, v in a.items()}
-    comparison = compare(_evaluation("a", a), _evaluation("b", b))
+    comparison = compare_encoders(_evaluation("a", a), _evaluation("b", b))
     assert [(r.metric, r.k) for r in comparison.rows] == [
         ("ndcg", 1),
         ("ndcg", 5),
@@ -78,16 +78,16 @@ def test_p_values_are_the_paired_t_test_with_holm_over_all_rows() -> None:
     assert row.diff == pytest.approx(np.mean(b["precision@5"] - a["precision@5"]))
     assert row.lift == pytest.approx(np.mean(b["precision@5"]) / np.mean(a["precision@5"]) - 1)
     assert row.diff_ci[0] < row.diff < row.diff_ci[1]
-    again = compare(_evaluation("a", a), _evaluation("b", b))
+    again = compare_encoders(_evaluation("a", a), _evaluation("b", b))
     assert again.rows == comparison.rows  # fixed seed: same intervals
-    narrowed = compare(_evaluation("a", a), _evaluation("b", b), metrics=["ndcg"], ks=[5])
+    narrowed = compare_encoders(_evaluation("a", a), _evaluation("b", b), metrics=["ndcg"], ks=[5])
     assert len(narrowed.rows) == 1
     assert narrowed.rows[0].p_adjusted == narrowed.rows[0].p_value
 
 
 def test_identical_encoders_and_a_zero_baseline() -> None:
     scores = {"ndcg@5": np.linspace(0, 1, 50), "hit_rate@5": np.zeros(50)}
-    comparison = compare(_evaluation("a", scores), _evaluation("b", scores))
+    comparison = compare_encoders(_evaluation("a", scores), _evaluation("b", scores))
     same = comparison.get("ndcg", 5)
     assert (same.diff, same.diff_ci, same.p_value, same.lift) == (0.0, (0.0, 0.0), 1.0, 0.0)
     zero = comparison.get("hit_rate", 5)
@@ -106,7 +106,7 @@ def test_end_to_end_from_runs_and_frame_shape() -> None:
     better = Run.from_arrays(queries, np.tile([1, 2, 9], 30), name="siglip")
     a = evaluate(judgments, worse, ks=(1, 3), metrics=("ndcg", "mrr"))
     b = evaluate(judgments, better, ks=(1, 3), metrics=("ndcg", "mrr"))
-    comparison = compare(a, b)
+    comparison = compare_encoders(a, b)
     frame = comparison.to_frame()
     assert frame.height == 4
     assert {"diff_low", "diff_high", "lift_low", "lift_high", "p_adjusted"} <= set(frame.columns)
@@ -117,14 +117,14 @@ def test_end_to_end_from_runs_and_frame_shape() -> None:
 def test_bad_comparisons_say_what_to_fix() -> None:
     a = _evaluation("a", {"ndcg@5": np.ones(10)})
     with pytest.raises(OfflineEvalError, match="scored on different queries"):
-        compare(a, _evaluation("b", {"ndcg@5": np.ones(11)}))
+        compare_encoders(a, _evaluation("b", {"ndcg@5": np.ones(11)}))
     with pytest.raises(OfflineEvalError, match=r"b was not scored on ndcg@5.*evaluate it"):
-        compare(a, _evaluation("b", {"ndcg@10": np.ones(10)}))
+        compare_encoders(a, _evaluation("b", {"ndcg@10": np.ones(10)}))
     with pytest.raises(OfflineEvalError, match="at least 2 judged queries"):
-        compare(_evaluation("a", {"ndcg@5": [1.0]}), _evaluation("b", {"ndcg@5": [1.0]}))
+        compare_encoders(_evaluation("a", {"ndcg@5": [1.0]}), _evaluation("b", {"ndcg@5": [1.0]}))
     with pytest.raises(OfflineEvalError, match="n_resamples must be at least 100"):
-        compare(a, a, n_resamples=10)
+        compare_encoders(a, a, n_resamples=10)
     with pytest.raises(OfflineEvalError, match="confidence must be between 0 and 1"):
-        compare(a, a, confidence=95)
+        compare_encoders(a, a, confidence=95)
     with pytest.raises(OfflineEvalError, match="unknown ci_method 'normal'"):
-        compare(a, a, ci_method="normal")
+        compare_encoders(a, a, ci_method="normal")

@@ -1,4 +1,4 @@
-"""A small, real pipeline for report tests: world, toy neighbours, logs, experiment, analysis.
+"""A small, real pipeline for report tests: world, toy neighbors, logs, experiment, analysis.
 
 Shared by the tests of the reports room and of ``looklift report`` (imported
 as ``tests.reports.builders``). One item title holds a script tag, to check
@@ -21,7 +21,7 @@ from tests.conftest import write_toy_neighbors
 SPEC = """\
 # A report test: names and text that need escaping are on purpose.
 key: report-test
-description: "Colour-aware neighbours vs category ones: a <b>bold</b> claim & more"
+description: "Colour-aware neighbors vs category ones: a <b>bold</b> claim & more"
 seed: report-test
 variants:
   - name: control
@@ -55,7 +55,7 @@ ENCODERS = ("base", "better")
 
 
 def build_reported_db(world: WorldSummary, folder: Path) -> tuple[Path, Path]:
-    """A copy of ``world`` with neighbours, history, a simulated experiment and the
+    """A copy of ``world`` with neighbors, history, a simulated experiment and the
     script-tag title; returns the database and the spec file."""
     db = folder / world.db.name
     shutil.copy(world.db, db)

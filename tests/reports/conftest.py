@@ -8,7 +8,7 @@ import pytest
 
 from abtest.spec import load_spec
 from abtest.store import Store
-from looklift.commands.report import build_report_inputs
+from looklift.reporting import build_report_inputs
 from reports import ReportInputs, ReportPaths, write_report
 from tests.reports.builders import build_reported_db
 

@@ -42,7 +42,7 @@ def test_each_variant_shows_its_encoders_top_k(store: Store) -> None:
     gallery = build_gallery(store, VARIANTS, n_items=3, k=5, seed=0)
     assert gallery is not None and len(gallery.rows) == 3
     for row in gallery.rows:
-        for n, encoder in zip(row.neighbours, ("base", "better"), strict=True):
+        for n, encoder in zip(row.neighbors, ("base", "better"), strict=True):
             expected = store.query(
                 "SELECT neighbor_id FROM neighbors WHERE encoder = ? AND item_id = ? "
                 "AND rank <= 5 ORDER BY rank",
@@ -55,7 +55,7 @@ def test_thumbnails_are_small_jpegs(store: Store) -> None:
     gallery = build_gallery(store, VARIANTS, n_items=2, seed=0)
     assert gallery is not None
     for row in gallery.rows:
-        thumbs = [row.item, *(t for n in row.neighbours for t in n.items)]
+        thumbs = [row.item, *(t for n in row.neighbors for t in n.items)]
         for thumb in thumbs:
             assert thumb.jpeg is not None
             with Image.open(io.BytesIO(thumb.jpeg)) as image:
@@ -66,15 +66,15 @@ def test_missing_photo_and_missing_title(store: Store) -> None:
     gallery = build_gallery(store, VARIANTS, n_items=1, seed=0)
     assert gallery is not None
     item = gallery.rows[0].item.item_id
-    neighbour = gallery.rows[0].neighbours[0].items[0].item_id
+    neighbor = gallery.rows[0].neighbors[0].items[0].item_id
     store.con.execute("UPDATE items SET image_path = 'gone.jpg' WHERE item_id = ?", [item])
-    store.con.execute("DELETE FROM items WHERE item_id = ?", [neighbour])
+    store.con.execute("DELETE FROM items WHERE item_id = ?", [neighbor])
     gallery = build_gallery(store, VARIANTS, n_items=1, seed=0)
     assert gallery is not None
     row = gallery.rows[0]
     assert row.item.item_id == item and row.item.jpeg is None
-    missing = row.neighbours[0].items[0]
-    assert missing.item_id == neighbour and missing.title == f"item {neighbour}"
+    missing = row.neighbors[0].items[0]
+    assert missing.item_id == neighbor and missing.title == f"item {neighbor}"
 
 
 def test_nothing_to_show(store: Store) -> None:
@@ -91,11 +91,11 @@ def test_a_fifo_or_a_pixel_bomb_shows_no_photo(store: Store) -> None:
     gallery = build_gallery(store, VARIANTS, n_items=1, seed=0)
     assert gallery is not None
     item = gallery.rows[0].item.item_id
-    neighbour = gallery.rows[0].neighbours[0].items[0].item_id
+    neighbor = gallery.rows[0].neighbors[0].items[0].item_id
     fifo, bomb = store.root / "photo-fifo.jpg", store.root / "photo-bomb.png"
     make_fifo(fifo)
     make_png_bomb(bomb)
-    for item_id, path in ((item, fifo.name), (neighbour, bomb.name)):
+    for item_id, path in ((item, fifo.name), (neighbor, bomb.name)):
         store.con.execute("UPDATE items SET image_path = ? WHERE item_id = ?", [path, item_id])
     gallery = returns_within(
         30, lambda: build_gallery(store, VARIANTS, n_items=1, seed=0), fifos=(fifo,)
@@ -103,6 +103,6 @@ def test_a_fifo_or_a_pixel_bomb_shows_no_photo(store: Store) -> None:
     assert gallery is not None
     row = gallery.rows[0]
     assert row.item.item_id == item and row.item.jpeg is None
-    shown = {t.item_id: t.jpeg for n in row.neighbours for t in n.items}
-    assert shown[neighbour] is None
+    shown = {t.item_id: t.jpeg for n in row.neighbors for t in n.items}
+    assert shown[neighbor] is None
     assert sum(jpeg is not None for jpeg in shown.values()) >= len(shown) - 1

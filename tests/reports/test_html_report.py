@@ -9,8 +9,9 @@ import re
 
 from plotly.offline import get_plotlyjs
 
+from abtest import format as fmt
+from abtest.analysis.decision_text import decision_text
 from reports import ReportInputs, ReportPaths, render_html
-from reports import format as fmt
 from reports.html_report import figure_json
 from tests.reports.builders import PWNED_TITLE
 
@@ -49,8 +50,8 @@ def test_every_section_is_there(report_inputs: ReportInputs) -> None:
 def test_numbers_are_the_results_own(report_inputs: ReportInputs) -> None:
     text = page(report_inputs)
     result = report_inputs.result
-    assert html.escape(result.decision.headline) in text
-    assert html.escape(result.decision.reason) in text
+    assert html.escape(decision_text(result)[0]) in text
+    assert html.escape(decision_text(result)[1]) in text
     for c in result.comparisons:
         rel = c.comparison.relative
         assert f"{rel.estimate:+.1%}" in text
@@ -70,7 +71,7 @@ def test_numbers_are_the_results_own(report_inputs: ReportInputs) -> None:
 def test_decision_guardrails_and_health_lead_the_page(report_inputs: ReportInputs) -> None:
     text = page(report_inputs)
     top = text[text.index('id="summary"') : text.index('id="metrics"')]
-    assert report_inputs.result.decision.headline in top
+    assert decision_text(report_inputs.result)[0] in top
     assert "Guardrails" in top and "Experiment health" in top and "Offline nDCG@5" in top
     assert "Primary metric: tap_through_rate" in top
 
@@ -96,7 +97,7 @@ def test_gallery_shows_each_variant_top_k(report_inputs: ReportInputs) -> None:
     assert gallery is not None and len(gallery.rows) == 8
     section = text[text.index('id="gallery"') : text.index('id="spec"')]
     assert section.count('class="gallery-row"') == 8
-    assert section.count('class="thumb neighbour"') == 8 * 2 * gallery.k
+    assert section.count('class="thumb neighbor"') == 8 * 2 * gallery.k
     for row in gallery.rows:
         assert html.escape(row.item.title, quote=False) in section
 
@@ -104,9 +105,7 @@ def test_gallery_shows_each_variant_top_k(report_inputs: ReportInputs) -> None:
 def test_a_sample_ratio_mismatch_reads_as_do_not_trust(report_inputs: ReportInputs) -> None:
     result = report_inputs.result
     srm = dataclasses.replace(result.health.srm, p_value=1e-9, flagged=True)
-    decision = dataclasses.replace(
-        result.decision, verdict="invalid", headline="Do not trust these results"
-    )
+    decision = dataclasses.replace(result.decision, verdict="invalid", srm_p_value=1e-9)
     broken = dataclasses.replace(
         result, health=dataclasses.replace(result.health, srm=srm), decision=decision
     )

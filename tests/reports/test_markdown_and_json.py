@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+from abtest import format as fmt
+from abtest.analysis.decision_text import decision_text, json_summary
+from abtest.format import jsonable
 from reports import ReportInputs, render_json, render_markdown
-from reports import format as fmt
-from reports.json_report import plain
 from reports.markdown_report import md, md_paragraph
 from tests.reports.builders import PWNED_TITLE
 
@@ -27,7 +28,7 @@ def test_markdown_has_the_sections_and_numbers(report_inputs: ReportInputs) -> N
         "## Appendix: the experiment spec",
     ):
         assert heading in text, heading
-    assert md(result.decision.headline) in text
+    assert md(decision_text(result)[0]) in text
     for c in result.comparisons:
         rel = c.comparison.relative
         assert (
@@ -68,11 +69,14 @@ def test_md_escapes_markup_and_table_breakers() -> None:
 def test_json_is_the_results_data(report_inputs: ReportInputs) -> None:
     data = json.loads(render_json(report_inputs))
     result = report_inputs.result
-    assert data["analysis"] == plain(result.to_dict())
-    assert data["summary"]["headline"] == result.decision.headline
+    assert data["analysis"] == jsonable(json_summary(result))  # as `looklift analyze --format json`
+    headline, reason = decision_text(result)
+    assert data["summary"]["headline"] == data["analysis"]["decision"]["headline"] == headline
+    assert data["analysis"]["decision"]["reason"] == reason
+    assert data["analysis"]["decision"]["verdict"] == result.decision.verdict
     offline = report_inputs.offline
     assert offline is not None
-    assert data["offline"]["comparisons"] == [plain(c.to_dict()) for c in offline.comparisons]
+    assert data["offline"]["comparisons"] == [jsonable(c.to_dict()) for c in offline.comparisons]
     assert [e["policy"] for e in data["offline"]["counterfactual"]] == ["base", "better"]
     assert data["offline"]["online_metric"] == "tap_through_rate"
     assert data["spec"]["yaml"] == report_inputs.spec_text

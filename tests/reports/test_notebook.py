@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 
+from abtest.analysis.decision_text import decision_text
 from reports import ReportInputs, offline_view
 
 
 def test_report_inputs_render_in_a_notebook(report_inputs: ReportInputs) -> None:
     text = report_inputs._repr_html_()
-    assert html.escape(report_inputs.result.decision.headline) in text
+    assert html.escape(decision_text(report_inputs.result)[0]) in text
     assert "<table" in text and "tap_through_rate" in text and "impressions_per_user" in text
     assert "Offline prediction vs online result" in text
     assert "<script" not in text

@@ -21,8 +21,11 @@ from abtest.stats import (
     MomentArrays,
     ProportionStats,
     RatioStats,
+    StatsInputError,
     compare,
     compare_arrays,
+    compare_moments,
+    metric_type_of,
 )
 
 # --- closed form ---------------------------------------------------------------------
@@ -366,3 +369,54 @@ def test_compare_arrays_agrees_with_compare(test: str) -> None:
                 rtol=1e-12,
             )
         assert arrays.theta[i] == pytest.approx(scalar.theta, rel=1e-12)
+
+
+# --- the moments entry point is compare on the dataclasses -----------------------------
+
+
+def _pairs() -> list[tuple[object, object]]:
+    rng = np.random.default_rng(17)
+    num, den = rng.poisson(2.0, (4, 40)).astype(float), rng.poisson(5.0, (4, 40)) + 1.0
+    return [
+        (MeanStats.from_values(num[0]), MeanStats.from_values(num[1] * 1.2)),
+        (ProportionStats(40, 7), ProportionStats(40, 12)),
+        (RatioStats.from_values(num[0], den[0]), RatioStats.from_values(num[1], den[1])),
+        (CupedMeanStats.from_values(num[0], num[2]), CupedMeanStats.from_values(num[1], num[3])),
+        (
+            CupedRatioStats.from_values(num[0], den[0], num[2], den[2]),
+            CupedRatioStats.from_values(num[1], den[1], num[3], den[3]),
+        ),
+        # degenerate: no users, one user, zero variance, zero denominators
+        (MeanStats(0, 0, 0), MeanStats.from_values([1.0, 2.0])),
+        (MeanStats.from_values([3.0]), MeanStats.from_values([1.0, 2.0])),
+        (ProportionStats(50, 0), ProportionStats(50, 4)),
+        (RatioStats.from_values([0, 0], [0, 0]), RatioStats.from_values([1, 2], [3, 4])),
+        (
+            CupedRatioStats.from_values(num[0], den[0], num[2], den[2] * 0),
+            CupedRatioStats.from_values(num[1], den[1], num[3], den[3]),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("test", ["welch", "z", "sequential"])
+@pytest.mark.parametrize("pair", _pairs(), ids=lambda p: type(p[0]).__name__)
+def test_compare_moments_equals_compare_on_the_dataclasses(pair: tuple, test: str) -> None:
+    control, treatment = pair
+    expected = compare(control, treatment, alpha=0.1, test=test, sequential_tuning=500)
+    got = compare_moments(
+        metric_type_of(control),
+        control.as_arrays(),
+        treatment.as_arrays(),
+        alpha=0.1,
+        test=test,
+        sequential_tuning=500,
+    )
+    assert repr(got) == repr(expected)  # every field, exactly (nan as nan)
+
+
+def test_compare_moments_takes_one_pair_of_variants() -> None:
+    batch = MomentArrays.from_values(np.ones((3, 5, 1)))
+    with pytest.raises(StatsInputError, match="use compare_arrays for batches"):
+        compare_moments("mean", batch, batch)
+    with pytest.raises(StatsInputError, match="ratio needs 2 variable"):
+        compare_moments("ratio", batch.at(0), batch.at(1))

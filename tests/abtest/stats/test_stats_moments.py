@@ -115,3 +115,14 @@ def test_moment_arrays_add_users_and_clean_cancellation() -> None:
     assert both.covariance()[0, 0] == 0.0  # not a few ulps
     masked = MomentArrays.from_values([[1.0], [2.0], [3.0]], mask=[True, False, True])
     assert masked.n == 2 and masked.sums[0] == 4.0 and masked.cross[0, 0] == 10.0
+
+
+def test_at_picks_one_entry_of_a_batch() -> None:
+    values = np.arange(24, dtype=float).reshape(2, 3, 4, 1)
+    batch = MomentArrays.from_values(values)
+    one = batch.at((1, 2))
+    again = MomentArrays.from_values(values[1, 2])
+    assert one.n.shape == () and one.k == 1
+    np.testing.assert_array_equal(one.sums, again.sums)
+    np.testing.assert_array_equal(one.cross, again.cross)
+    assert MeanStats.from_arrays(one) == MeanStats.from_values(values[1, 2, :, 0])

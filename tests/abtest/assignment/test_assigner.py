@@ -1,75 +1,15 @@
-"""Assignment: the online and batch paths agree, and forcing, holdouts and exposures work."""
+"""The assigner: the online and batch paths agree; forcing and holdouts work."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
-from abtest.assignment import (
-    REASONS,
-    Assigner,
-    AssignmentError,
-    assign_batch,
-    assign_many,
-    assign_user,
-    decide_user,
-    exposure_frame,
-    exposure_row,
-    record_exposures,
-)
-from abtest.spec import ExperimentSpec, parse_spec
-from abtest.store import Store
-
-
-def spec_of(**fields: Any) -> ExperimentSpec:
-    data: dict[str, Any] = {
-        "key": "exp",
-        "variants": [
-            {"name": "control", "weight": 0.5, "encoder": "cnn-pca", "params": {"k": 10}},
-            {"name": "treatment", "weight": 0.5, "encoder": "finetuned", "params": {"k": 12}},
-        ],
-    }
-    data.update(fields)
-    return parse_spec(data)
-
-
-def random_ids(n: int, seed: int) -> list[str | None]:
-    """Ids of many shapes: hex, prefixed, numeric, long, non-ASCII, missing."""
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, 2**62, n)
-    shape = rng.integers(0, 4, n)
-    out: list[str | None] = []
-    for v, s in zip(values.tolist(), shape.tolist(), strict=True):
-        if s == 0:
-            out.append(f"{v:x}")
-        elif s == 1:
-            out.append(f"user_{v % 10**8}")
-        elif s == 2:
-            out.append(str(v % 10 ** (1 + v % 12)))
-        else:
-            out.append(f"{v:x}-{v:o}-session")
-    specials = ["ünïcødé", "用户", "🙂🙃", None, "", "x" * 400, "0", " spaced id "]
-    for i, value in enumerate(specials):
-        out[i * (n // len(specials))] = value
-    return out
-
-
-def online_indices(assigner: Assigner, ids: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    index = np.empty(len(ids), dtype=np.int64)
-    reason = np.empty(len(ids), dtype=np.int64)
-    codes = {r: i for i, r in enumerate(REASONS)}
-    unit = assigner.unit
-    for i, uid in enumerate(ids):
-        d = assigner.decide({unit: uid})
-        index[i] = d.variant_index
-        reason[i] = codes[d.reason]
-    return index, reason
+from abtest.assignment import REASONS, Assigner, AssignmentError, assign_batch, assign_user
+from tests.abtest.assignment.builders import online_indices, random_ids, spec_of
 
 
 def test_batch_equals_online_on_a_million_random_ids() -> None:
@@ -131,26 +71,6 @@ def test_batch_equals_online_with_every_feature() -> None:
     assert set(batch.reason_counts()) == set(REASONS)  # every path was exercised
 
 
-def test_targeting_on_one_column_and_on_the_unit_itself() -> None:
-    ids = [f"u{i}" for i in range(4000)]
-    country = ["JP", "US", None, "DE"] * 1000
-    for targeting in (
-        {"country": {"$in": ["JP", "DE"]}},
-        {"country": {"$exists": False}},
-        {"user_id": {"$regex": "7$"}},
-        {"user_id": {"$inGroup": "beta"}, "country": {"$ne": "US"}},
-    ):
-        spec = spec_of(targeting=targeting, saved_groups={"beta": ids[::3]})
-        assigner = Assigner(spec)
-        batch = assigner.assign_batch(ids, {"country": country})
-        online = [
-            (a.variant_index if (a := assigner.assign({"user_id": u, "country": c})) else -1)
-            for u, c in zip(ids, country, strict=True)
-        ]
-        assert batch.variant_index.tolist() == online
-        assert 0 < (batch.variant_index >= 0).sum() < len(ids)
-
-
 def test_integer_ids_are_assigned_like_their_text() -> None:
     spec = spec_of(hash_version=2)
     ints = np.arange(1, 5001, dtype=np.int64)
@@ -163,18 +83,6 @@ def test_integer_ids_are_assigned_like_their_text() -> None:
     batch = targeted.assign_frame(pl.DataFrame({"user_id": ints[:10]}))
     online = [targeted.assign({"user_id": int(i)}) is not None for i in ints[:10]]
     assert batch.in_experiment.tolist() == online and sum(online) == 3
-
-
-def test_assign_user_returns_what_the_variant_serves() -> None:
-    spec = spec_of()
-    a = assign_user(spec, "some-user")
-    assert a is not None
-    variant = spec.variant(a.variant)
-    assert a.encoder == variant.encoder and a.params == variant.params
-    assert a.experiment == "exp" and a.unit_id == "some-user" and not a.forced
-    assert a.bucket is not None and 0 <= a.bucket < 1
-    assert assign_user(spec, {}) is None
-    assert decide_user(spec, {"user_id": ""}).reason == "no_unit"
 
 
 def test_missing_ids_stay_in_the_output_as_given() -> None:
@@ -266,102 +174,6 @@ def test_holdout_is_independent_of_the_split() -> None:
     assert np.array_equal(held.variant_index[kept], full.variant_index[kept])
     share = np.mean(held.variant_index[kept] == 0)
     assert abs(share - 0.5) < 4.5 * np.sqrt(0.25 / kept.sum())
-
-
-def test_assign_many_assigns_the_same_units_to_each_experiment() -> None:
-    ids = [f"u{i}" for i in range(10_000)]
-    specs = [
-        spec_of(key="one", namespace={"name": "n", "range": [0, 0.5]}),
-        spec_of(key="two", namespace={"name": "n", "range": [0.5, 1]}),
-    ]
-    result = assign_many(specs, ids)
-    assert set(result) == {"one", "two"}
-    assert not (result["one"].in_experiment & result["two"].in_experiment).any()
-    assert (result["one"].in_experiment | result["two"].in_experiment).all()
-
-
-def test_attribute_problems_are_assignment_errors() -> None:
-    spec = spec_of(targeting={"country": "JP"})
-    with pytest.raises(AssignmentError, match="reads 'country'"):
-        assign_batch(spec, ["a", "b"])
-    with pytest.raises(AssignmentError, match="reads 'country'"):
-        assign_batch(spec, ["a", "b"], pl.DataFrame({"platform": ["ios", "web"]}))
-    with pytest.raises(AssignmentError, match="must align"):
-        assign_batch(spec, ["a", "b"], {"country": ["JP"]})
-    with pytest.raises(AssignmentError, match="strings or integers"):
-        assign_batch(spec_of(), np.array([1.5]))
-    with pytest.raises(AssignmentError, match="no 'user_id' column"):
-        Assigner(spec).assign_frame(pl.DataFrame({"id": ["a"]}))
-
-
-def test_to_frame_has_one_row_per_unit() -> None:
-    spec = spec_of(coverage=0.5)
-    ids = ["a", None, "c", "d", "e", "f"]
-    frame = assign_batch(spec, ids).to_frame()
-    assert frame.columns == [
-        "experiment",
-        "user_id",
-        "variant",
-        "encoder",
-        "in_experiment",
-        "reason",
-        "bucket",
-    ]
-    assert frame.height == len(ids) and frame["user_id"].to_list() == ids
-    inside = frame.filter(pl.col("in_experiment"))
-    assert inside["variant"].null_count() == 0 and inside["bucket"].null_count() == 0
-    assert (
-        frame.filter(~pl.col("in_experiment"))["variant"].null_count()
-        == frame.height - inside.height
-    )
-
-
-def test_exposures_are_written_through_the_store(tmp_path: Path) -> None:
-    spec = spec_of(coverage=0.6, forced={"qa": "treatment"})
-    ids = [f"u{i}" for i in range(5000)] + ["qa"]
-    batch = assign_batch(spec, ids)
-    start = dt.datetime(2026, 3, 2)
-    ts = [start + dt.timedelta(minutes=i) for i in range(len(ids))]
-    frame = exposure_frame(batch, ts)
-    assert frame.columns == ["experiment", "variant", "user_id", "ts"]
-    assert frame.height == int(batch.exposed.sum()) and "qa" not in frame["user_id"].to_list()
-
-    with Store(tmp_path / "x.duckdb") as store:
-        report = record_exposures(store, batch, ts)
-        assert report.inserted == frame.height
-        assert record_exposures(store, batch, ts).inserted == 0  # replaying changes nothing
-        # a later exposure of the same users is a new row; analysis takes the first
-        later = record_exposures(store, batch, start + dt.timedelta(days=30))
-        assert later.inserted == frame.height
-        rows = store.query(
-            "SELECT variant, count(DISTINCT user_id) AS users, min(ts) AS first "
-            "FROM exposures WHERE experiment = ? GROUP BY variant ORDER BY variant",
-            ["exp"],
-        )
-    exposed = np.bincount(batch.variant_index[batch.exposed], minlength=2)
-    assert dict(zip(rows["variant"], rows["users"], strict=True)) == {
-        "control": exposed[0],
-        "treatment": exposed[1],
-    }
-    assert batch.counts()["treatment"] == exposed[1] + 1  # the forced QA unit
-    assert rows["first"].min() == start
-
-
-def test_online_exposure_row() -> None:
-    spec = spec_of(forced={"qa": "control"})
-    a = assign_user(spec, "u1")
-    assert a is not None
-    row = exposure_row(a, dt.datetime(2026, 3, 2, tzinfo=dt.UTC))
-    assert row == {
-        "experiment": "exp",
-        "variant": a.variant,
-        "user_id": "u1",
-        "ts": dt.datetime(2026, 3, 2),
-    }
-    forced = assign_user(spec, "qa")
-    assert forced is not None
-    with pytest.raises(AssignmentError, match="forced"):
-        exposure_row(forced, dt.datetime(2026, 3, 2))
 
 
 def test_online_path_takes_microseconds() -> None:

@@ -177,11 +177,24 @@ def _item_layer(
     style: str,
     price_band: str,
 ) -> Image.Image:
-    """The item alone, RGBA on a transparent square, upright and centred."""
-    base = np.array(COLOUR_RGB[colour], dtype=float) + rng.normal(0, 10, 3)
-    rgb = tuple(int(v) for v in np.clip(base, 0, 255))
-    accent = _pattern_colour(rgb)  # type: ignore[arg-type]
+    """The item alone, RGBA on a transparent square, upright and centred.
 
+    Draws, in this order (the item's stream depends on it): its exact colour,
+    its pattern's period (and orientation), then its silhouette's wobble.
+    """
+    base = np.array(COLOUR_RGB[colour], dtype=float) + rng.normal(0, 10, 3)
+    rgb: tuple[int, int, int] = tuple(int(v) for v in np.clip(base, 0, 255))  # type: ignore[assignment]
+    fill = _patterned_fabric(rng, size, rgb, pattern)
+    mask, xs, ys = _silhouette(rng, size, category)
+    _draw_details(fill, size, rgb, xs, ys, style, price_band)
+    return _cut_out(fill, mask, size, rgb, style)
+
+
+def _patterned_fabric(
+    rng: np.random.Generator, size: int, rgb: tuple[int, int, int], pattern: str
+) -> Image.Image:
+    """A square of the item's fabric: plain, striped, dotted or checked in a contrasting colour."""
+    accent = _pattern_colour(rgb)
     fill = Image.new("RGB", (size, size), rgb)
     draw = ImageDraw.Draw(fill)
     period = int(rng.integers(9, 16)) * _SCALE
@@ -205,16 +218,32 @@ def _item_layer(
             od.rectangle((p, 0, p + width, size), fill=accent)
             od.rectangle((0, p, size, p + width), fill=accent)
         fill = Image.blend(fill, overlay, 0.55)
-        draw = ImageDraw.Draw(fill)
+    return fill
 
+
+def _silhouette(
+    rng: np.random.Generator, size: int, category: str
+) -> tuple[Image.Image, list[float], list[float]]:
+    """The category's outline, slightly wobbled: its mask and its corners' x and y."""
     points = np.array(SILHOUETTES[category]) + rng.normal(0, 0.012, (len(SILHOUETTES[category]), 2))
     polygon = [(float(x * size), float(y * size)) for x, y in np.clip(points, 0.02, 0.98)]
     mask = Image.new("L", (size, size), 0)
     ImageDraw.Draw(mask).polygon(polygon, fill=255)
-    xs = [p[0] for p in polygon]
-    ys = [p[1] for p in polygon]
-    cx = (min(xs) + max(xs)) / 2
+    return mask, [p[0] for p in polygon], [p[1] for p in polygon]
 
+
+def _draw_details(
+    fill: Image.Image,
+    size: int,
+    rgb: tuple[int, int, int],
+    xs: list[float],
+    ys: list[float],
+    style: str,
+    price_band: str,
+) -> None:
+    """Draw what a style and a price band add onto the fabric, within the outline's box."""
+    draw = ImageDraw.Draw(fill)
+    cx = (min(xs) + max(xs)) / 2
     if style == "sporty":  # a contrasting side panel
         band = (255, 255, 255) if sum(rgb) < 380 else (25, 25, 25)
         w = size * 0.07
@@ -237,6 +266,12 @@ def _item_layer(
         ex, ey = cx + size * 0.12, min(ys) + (max(ys) - min(ys)) * 0.3
         draw.ellipse((ex - r, ey - r, ex + r, ey + r), fill=(212, 175, 55))
 
+
+def _cut_out(
+    fill: Image.Image, mask: Image.Image, size: int, rgb: tuple[int, int, int], style: str
+) -> Image.Image:
+    """The fabric cut to the outline (RGBA), with a formal item's dark edge or a vintage
+    item's faded, warm colours."""
     layer = fill.convert("RGBA")
     if style == "formal":
         edge = mask.filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(3))

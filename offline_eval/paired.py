@@ -20,21 +20,29 @@ The seed fixes the resamples, so the same inputs always give the same report.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import get_args
 
 import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from offline_eval.errors import OfflineEvalError
-from offline_eval.results import Comparison, PairedResult, RunEvaluation, metric_key
+from offline_eval.results import (
+    CiMethod,
+    Correction,
+    EncoderComparison,
+    PairedResult,
+    RunEvaluation,
+    metric_key,
+)
 
-CI_METHODS = ("bca", "percentile")
-CORRECTIONS = ("holm", "none")
+CI_METHODS: tuple[CiMethod, ...] = get_args(CiMethod)
+CORRECTIONS: tuple[Correction, ...] = get_args(Correction)
 _CELLS_PER_BATCH = 4_000_000
 """Resamples x queries held in memory at once."""
 
 
-def compare(
+def compare_encoders(
     a: RunEvaluation,
     b: RunEvaluation,
     *,
@@ -43,9 +51,9 @@ def compare(
     confidence: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
-    ci_method: str = "bca",
-    correction: str = "holm",
-) -> Comparison:
+    ci_method: CiMethod = "bca",
+    correction: Correction = "holm",
+) -> EncoderComparison:
     """Compare encoder ``b`` with baseline ``a`` on every metric and k both were scored on.
 
     ``metrics`` and ``ks`` narrow the comparison (default: all of ``a``'s).
@@ -97,7 +105,7 @@ def compare(
         )
         for i, (m, k) in enumerate(cells)
     )
-    return Comparison(
+    return EncoderComparison(
         encoder_a=a.name,
         encoder_b=b.name,
         rows=rows,
