@@ -27,6 +27,24 @@ def world_copy(small_world: WorldSummary, tmp_path: Path) -> Path:
     return target
 
 
+DEMO_ENCODERS = ("cnn-pca", "finetuned")
+"""The demo's encoders; tests of the stats side name theirs ``("base", "better")``."""
+
+
+def served_copy(world: WorldSummary, path: Path, encoders: tuple[str, str] = DEMO_ENCODERS) -> Path:
+    """A copy of ``world``'s database at ``path`` where two encoders have toy neighbors.
+
+    The first recommends items of the same category, the second also matches
+    the colour (the better encoder); no traffic yet.
+    """
+    import shutil
+
+    shutil.copy(world.db, path)
+    write_toy_neighbors(path, encoders[0], match="category")
+    write_toy_neighbors(path, encoders[1], match="colour")
+    return path
+
+
 def write_toy_neighbors(
     db: Path, encoder: str, *, k: int = 20, match: str = "category", seed: int = 0
 ) -> None:

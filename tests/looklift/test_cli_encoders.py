@@ -229,7 +229,9 @@ def test_a_hub_id_without_a_hub_fails_at_once_in_one_line(
         "the Hugging Face cache (no copy) and the hub (not reachable: " in lines[0]
     )
     assert reason in lines[0] and "--checkpoint ./siglip-nowhere" in lines[0]
-    assert seconds < 15, f"took {seconds:.1f} s"  # the process itself starts in about 4 s
+    # The process itself takes about 4 s; retrying the hub adds 27-39 s. 25 s tells the
+    # two apart on a loaded 2-core CI machine (a fresh clone's run once took 18 s).
+    assert seconds < 25, f"took {seconds:.1f} s"
 
 
 def test_a_cached_hub_model_loads_without_a_hub(

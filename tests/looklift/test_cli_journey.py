@@ -10,18 +10,14 @@ import duckdb
 import pytest
 
 from looklift.cli import run
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 SPEC = str(Path(__file__).resolve().parents[2] / "examples" / "similar-looks.yaml")
 
 
 @pytest.fixture(scope="module")
 def db(small_world, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("journey") / "world.duckdb"
-    shutil.copy(small_world.db, path)
-    write_toy_neighbors(path, "cnn-pca", match="category")
-    write_toy_neighbors(path, "finetuned", match="colour")
-    return path
+    return served_copy(small_world, tmp_path_factory.mktemp("journey") / "world.duckdb")
 
 
 def looklift(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from looklift.cli import run
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = str(EXAMPLES / "similar-looks.yaml")
@@ -25,11 +25,7 @@ THREE_ARMS = str(EXAMPLES / "three-arms.yaml")
 @pytest.fixture(scope="module")
 def world(small_world, tmp_path_factory) -> Path:
     """The small world with both demo encoders' neighbors and no traffic yet."""
-    path = tmp_path_factory.mktemp("power") / "world.duckdb"
-    shutil.copy(small_world.db, path)
-    write_toy_neighbors(path, "cnn-pca", match="category")
-    write_toy_neighbors(path, "finetuned", match="colour")
-    return path
+    return served_copy(small_world, tmp_path_factory.mktemp("power") / "world.duckdb")
 
 
 @pytest.fixture(scope="module")

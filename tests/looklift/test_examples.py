@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
 
 from looklift.cli import run
 from looklift.pipeline import DemoConfig
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -74,10 +73,7 @@ def substituted(command: str, db: Path, folder: Path) -> list[str]:
 def demo_db(small_world, tmp_path_factory) -> Path:
     """What `make demo` leaves, in small: both encoders' neighbors, the demo's
     experiment simulated over its whole schedule."""
-    db = tmp_path_factory.mktemp("examples") / "looklift.duckdb"
-    shutil.copy(small_world.db, db)
-    write_toy_neighbors(db, "cnn-pca", match="category")
-    write_toy_neighbors(db, "finetuned", match="colour")
+    db = served_copy(small_world, tmp_path_factory.mktemp("examples") / "looklift.duckdb")
     assert run(["simulate", str(ROOT / "examples" / "similar-looks.yaml"), "--db", str(db)]) == 0
     return db
 

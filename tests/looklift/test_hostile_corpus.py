@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from abtest.simulate.traffic import TrafficConfig, simulate_traffic
 from abtest.spec import load_spec
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 from tests.looklift.hostile.corpus import EXAMPLE_SPEC, Case, Result, judge, run_case
 
 MODULES = ("cases_spec", "cases_data", "cases_simulate", "cases_report")
@@ -43,10 +42,7 @@ CASES = _cases()
 @pytest.fixture(scope="module")
 def template(small_world, tmp_path_factory) -> Path:
     """A small looklift database: world, two encoders' neighbors, 3 days of an experiment."""
-    db = tmp_path_factory.mktemp("hostile-template") / "looklift.duckdb"
-    shutil.copy(small_world.db, db)
-    write_toy_neighbors(db, "cnn-pca", match="category")
-    write_toy_neighbors(db, "finetuned", match="colour")
+    db = served_copy(small_world, tmp_path_factory.mktemp("hostile-template") / "looklift.duckdb")
     simulate_traffic(db, load_spec(EXAMPLE_SPEC), TrafficConfig(days=3, pre_days=0))
     return db
 

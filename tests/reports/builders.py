@@ -7,7 +7,6 @@ that every rendering shows it as text.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from abtest.simulate.history import HistoryConfig, simulate_history
@@ -16,7 +15,7 @@ from abtest.simulate.world import WorldSummary
 from abtest.spec import load_spec
 from abtest.store import Store
 from reports.gallery import sample_items
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 SPEC = """\
 # A report test: names and text that need escaping are on purpose.
@@ -57,11 +56,8 @@ ENCODERS = ("base", "better")
 def build_reported_db(world: WorldSummary, folder: Path) -> tuple[Path, Path]:
     """A copy of ``world`` with neighbors, history, a simulated experiment and the
     script-tag title; returns the database and the spec file."""
-    db = folder / world.db.name
-    shutil.copy(world.db, db)
+    db = served_copy(world, folder / world.db.name, ("base", "better"))
     (folder / world.images_dir.name).symlink_to(world.images_dir)
-    write_toy_neighbors(db, "base", match="category")
-    write_toy_neighbors(db, "better", match="colour")
     spec_file = folder / "report-test.yaml"
     spec_file.write_text(SPEC, encoding="utf-8")
     spec = load_spec(spec_file)

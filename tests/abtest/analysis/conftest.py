@@ -20,17 +20,14 @@ from abtest.analysis import AnalysisResult, analyze
 from abtest.simulate.traffic import TrafficConfig, simulate_traffic
 from abtest.store import Store
 from tests.abtest.analysis.builders import START, make_spec
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 
 @pytest.fixture(scope="session")
 def served(small_world, tmp_path_factory) -> Path:
     """The small world with the two encoders' neighbors and no traffic yet."""
     path = tmp_path_factory.mktemp("analyzer-served") / "world.duckdb"
-    shutil.copy(small_world.db, path)
-    write_toy_neighbors(path, "base", match="category")
-    write_toy_neighbors(path, "better", match="colour")
-    return path
+    return served_copy(small_world, path, ("base", "better"))
 
 
 @pytest.fixture(scope="session")

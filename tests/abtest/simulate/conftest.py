@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_toy_neighbors
+from tests.conftest import served_copy
 
 
 @pytest.fixture(scope="session")
 def served_world(small_world, tmp_path_factory) -> Path:
     """The small world with two encoders' neighbors: 'better' matches colour too."""
     folder = tmp_path_factory.mktemp("served")
-    db = folder / small_world.db.name
-    shutil.copy(small_world.db, db)
-    write_toy_neighbors(db, "base", match="category")
-    write_toy_neighbors(db, "better", match="colour")
-    return db
+    return served_copy(small_world, folder / small_world.db.name, ("base", "better"))
 
 
 @pytest.fixture()
