@@ -27,6 +27,18 @@ Example::
     result.relative.estimate, result.relative.ci, result.relative.p_value
 """
 
+from abtest.stats.bayesian import (
+    DEFAULT_CHANCE_TO_WIN,
+    DEFAULT_LOSE_RISK_THRESHOLD,
+    DEFAULT_WIN_RISK_THRESHOLD,
+    BayesianEffect,
+    GaussianPrior,
+    bayesian_effect,
+    bayesian_verdict,
+    compare_bayesian,
+    compare_quantiles_bayesian,
+    posterior_effect,
+)
 from abtest.stats.compare import compare, compare_arrays, compare_moments
 from abtest.stats.errors import StatsInputError
 from abtest.stats.guardrails import guardrail_breached, p_worse
@@ -41,15 +53,27 @@ from abtest.stats.moments import (
     RatioStats,
 )
 from abtest.stats.multiple import adjust_comparisons, adjust_pvalues
-from abtest.stats.names import Correction, MetricType, Test
+from abtest.stats.names import Correction, Engine, MetricType, Test, Verdict
 from abtest.stats.power import mde, power, sample_size
+from abtest.stats.quantile import (
+    N_STAR_VALUES,
+    QuantileStats,
+    compare_quantiles,
+    quantile_estimate,
+    quantile_levels,
+)
 from abtest.stats.results import Comparison, Effect, PowerResult, PValueAdjustment, SrmResult
 from abtest.stats.sequential import DEFAULT_TUNING
 from abtest.stats.srm import srm_test
 
 __all__ = [
+    "DEFAULT_CHANCE_TO_WIN",
+    "DEFAULT_LOSE_RISK_THRESHOLD",
     "DEFAULT_TUNING",
+    "DEFAULT_WIN_RISK_THRESHOLD",
     "KINDS",
+    "N_STAR_VALUES",
+    "BayesianEffect",
     "Comparison",
     "ContrastArrays",
     "Correction",
@@ -57,6 +81,8 @@ __all__ = [
     "CupedRatioStats",
     "Effect",
     "EffectArrays",
+    "Engine",
+    "GaussianPrior",
     "MeanStats",
     "MetricKind",
     "MetricType",
@@ -64,22 +90,32 @@ __all__ = [
     "PValueAdjustment",
     "PowerResult",
     "ProportionStats",
+    "QuantileStats",
     "RatioStats",
     "SrmResult",
     "Stats",
     "StatsInputError",
     "Test",
+    "Verdict",
     "adjust_comparisons",
     "adjust_pvalues",
+    "bayesian_effect",
+    "bayesian_verdict",
     "compare",
     "compare_arrays",
+    "compare_bayesian",
     "compare_moments",
+    "compare_quantiles",
+    "compare_quantiles_bayesian",
     "guardrail_breached",
     "mde",
     "metric_kind",
     "metric_type_of",
     "p_worse",
+    "posterior_effect",
     "power",
+    "quantile_estimate",
+    "quantile_levels",
     "sample_size",
     "srm_test",
 ]

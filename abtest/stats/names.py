@@ -22,3 +22,11 @@ Side = Literal["greater", "less"]
 
 Correction = Literal["holm", "bh", "bonferroni"]
 """A multiple-testing correction (see :mod:`abtest.stats.multiple`)."""
+
+Engine = Literal["frequentist", "bayesian"]
+"""Which read-out decides: p-values and confidence intervals, or chance to win and risk
+(:mod:`abtest.stats.bayesian`)."""
+
+Verdict = Literal["better", "worse", "inconclusive", "undefined"]
+"""How one comparison reads: better or worse (by the metric's direction), not decided, or
+not testable (see :func:`abtest.stats.bayesian.bayesian_verdict`)."""
