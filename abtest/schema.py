@@ -18,6 +18,12 @@ on every ingest — a row whose key is stored already is skipped — rather than
 with a PRIMARY KEY constraint: DuckDB's constraint index made replacing a
 million keys in one transaction take 20 s at commit instead of 0.03 s
 (measured), and warehouses do not enforce keys either.
+
+A column added to the data model after databases were made with it (such as
+``events.view_id``) is nullable and comes last: the store adds it to an older
+database's table when it opens the database writable (see
+:meth:`abtest.store.Store.create_tables`), so that new and old tables have the
+same columns in the same order.
 """
 
 from __future__ import annotations
@@ -150,6 +156,12 @@ EVENTS = TableSchema(
         Column("source_item_id", "BIGINT"),
         Column("position", "INTEGER", minimum=1),
         Column("value", "DOUBLE"),
+        Column(
+            "view_id",
+            "VARCHAR",
+            doc="the id of one showing of the module: its impressions, and the taps and "
+            "purchases made from it, share it; null for other events, e.g. organic purchases",
+        ),
     ),
     key=("event_id",),
     doc="What users did during (and before) experiments; metrics are defined over it.",

@@ -43,6 +43,12 @@ COLUMN=TYPE`` on the command line) names a new column's type instead, e.g.
 that does not fit a stored column's type rejects the batch; the store never
 changes a stored column's type.
 
+**Older databases.** A database made before the data model gained a column
+(``events.view_id``) gets it, null in the rows it holds, when a store opens it
+writable (:meth:`Store.create_tables`, as for a table it lacks), so that
+ingesting and simulating into it work as into a new one; opened read-only it is
+read as it is (the column is then missing, and only what reads it needs it).
+
 **Time.** Timestamps are stored in UTC without a zone: a value with an offset
 (``2026-03-02T10:00:00+09:00``) is converted to UTC, and one without is taken
 to be UTC already, whatever the file format and whatever the machine's time
@@ -250,9 +256,47 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------
     def create_tables(self) -> None:
-        """Create every table of the data model that does not exist yet."""
+        """Create every table of the data model that does not exist yet, and bring the
+        stored ones up to date (:meth:`_add_new_columns`)."""
         for table in TABLES.values():
             self.con.execute(table.ddl())
+        self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        """Add to the stored tables the nullable columns the data model gained since the
+        database was made (``events.view_id``), in one transaction.
+
+        A column of the team's own by that name (kept from a file before the data model
+        named it) becomes the data model's: spelled as the data model spells it, and
+        made text when the data model's type is text (a lossless change: its values are
+        kept as they read). Anything else is left as it is.
+        """
+        stored: dict[tuple[str, str], tuple[str, str]] = {
+            (str(t), str(c).lower()): (str(c), str(k))
+            for t, c, k in self.con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = 'main'"
+            ).fetchall()
+        }
+        changes: list[str] = []
+        for table in TABLES.values():
+            target = quote_ident(table.name)
+            for c in table.columns:
+                col = quote_ident(c.name)
+                found = stored.get((table.name, c.name.lower()))
+                if found is None:
+                    if not c.required:  # a required one cannot be added to stored rows
+                        changes.append(f"ALTER TABLE {target} ADD COLUMN {col} {c.sql_type}")
+                    continue
+                name, kind = found
+                if name != c.name:
+                    changes.append(f"ALTER TABLE {target} RENAME {quote_ident(name)} TO {col}")
+                if kind != c.sql_type and c.sql_type == "VARCHAR":
+                    changes.append(f"ALTER TABLE {target} ALTER {col} TYPE VARCHAR")
+        if changes:
+            with self.transaction() as con:
+                for sql in changes:
+                    con.execute(sql)
 
     def _has_any_table(self) -> bool:
         row = self.fetch_one(

@@ -23,6 +23,13 @@ code path, each run on a fresh copy of the world with the real store:
   run's events, exposures, truth and record in one transaction), in the run
   whose generation was fastest.
 
+The events carry ``view_id`` (a text id per module event, ``sim-1-20260302-v123``).
+Its cost, measured with one thread each for polars and DuckDB, the same traffic
+with and without the column in alternating runs (12.2M events, the median of six):
+22.0 s -> 23.1 s of CPU (+5%), all of it in writing (+0.6 to +1.2 s: DuckDB storing
+the strings); generation was unchanged within the noise (each view's id is
+formatted once and taken by its events).
+
     .venv/bin/python benchmarks/bench_simulator.py [--users 200000] [--items 5000]
         [--days 7] [--pre-days 0] [--world /tmp/bench-world.duckdb (kept and reused)]
 """

@@ -126,6 +126,7 @@ def simulate_days(
             recs,
             id_prefix=prefix.removesuffix("-"),
             probabilities=(p_tap, p_buy),
+            view_ids=True,
         )
         event_frames.append(inject_event_faults(events, config, fault_rng))
         if progress:

@@ -110,6 +110,7 @@ def module_events(
     extra: dict[str, np.ndarray] | None = None,
     organic: bool = True,
     probabilities: tuple[np.ndarray, np.ndarray] | None = None,
+    view_ids: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
     """Impressions, taps and purchases for modules showing ``recs`` (n_views, k) item rows.
 
@@ -119,10 +120,14 @@ def module_events(
     With ``organic``, purchases of the viewed item itself are added too: they
     do not depend on the module, like purchases through search or the item page.
     ``probabilities`` (P(tap), P(purchase | tap), each (n_views, k)) replaces
-    the behaviour model's, e.g. for bots or a novelty effect.
+    the behaviour model's, e.g. for bots or a novelty effect. With ``view_ids``, the
+    events get a last column ``view_id``, the id of the showing of the module they
+    come from, ``{id_prefix}-{yyyymmdd}-v{view row}`` (null on organic purchases):
+    unique across days and runs as the event ids ``{id_prefix}-{yyyymmdd}-{n}`` are.
+    The ``events`` table has it, ``interactions`` not.
     """
     outcome = _draw_outcomes(market, rng, views, recs, organic, probabilities)
-    events = _event_frame(market, day, views, recs, outcome, id_prefix, extra or {})
+    events = _event_frame(market, day, views, recs, outcome, id_prefix, extra or {}, view_ids)
     expected = {
         "taps": outcome.p_tap.sum(axis=1),
         "purchases": (outcome.p_tap * outcome.p_buy).sum(axis=1) + outcome.organic_rate,
@@ -194,8 +199,10 @@ def _event_frame(
     outcome: _Outcome,
     id_prefix: str,
     extra: dict[str, np.ndarray],
+    view_ids: bool = False,
 ) -> pl.DataFrame:
-    """The events of ``outcome`` as one frame, sorted by time then user."""
+    """The events of ``outcome`` as one frame, sorted by time then user (with
+    ``view_ids``, each module event's view last; see :func:`module_events`)."""
     base = np.datetime64(dt.datetime.combine(day, dt.time()), "s")
     view_ts = base + views.seconds.astype("timedelta64[s]")
     organic_rows = outcome.organic_rows
@@ -245,8 +252,12 @@ def _event_frame(
     }
     for name, values in extra.items():
         frame[name] = module_only(values[r, c])
-    day_tag = day.strftime("%Y%m%d")
-    return pl.DataFrame(frame).with_columns(
-        event_id=pl.format("{}-{}-{}", pl.lit(id_prefix), pl.lit(day_tag), pl.int_range(pl.len())),
-        user_id=pl.Series(market.user_ids)[user_idx[order]],
-    )
+    tag = pl.lit(day.strftime("%Y%m%d"))
+    ids: dict[str, pl.Expr | pl.Series] = {
+        "event_id": pl.format("{}-{}-{}", pl.lit(id_prefix), tag, pl.int_range(pl.len())),
+        "user_id": pl.Series(market.user_ids)[user_idx[order]],
+    }
+    if view_ids:  # each view's id, taken by its module's events; null on organic purchases
+        view = pl.format("{}-{}-v{}", pl.lit(id_prefix), tag, pl.int_range(len(views)))
+        ids["view_id"] = pl.select(view).to_series().gather(module_only(r))
+    return pl.DataFrame(frame).with_columns(**ids)

@@ -829,3 +829,70 @@ def test_a_fifo_is_refused_never_waited_on(store: Store, tmp_path: Path) -> None
     make_fifo(db)
     with pytest.raises(StoreError, match=r"fifo\.duckdb is not a file"):
         returns_within(10, lambda: Store(db, read_only=True), fifos=(db,))
+
+
+def older_database(path: Path) -> Path:
+    """A database as made before the data model named ``events.view_id``, holding events."""
+    with Store(path) as store:
+        store.ingest("events", events_frame(5))
+        store.con.execute("ALTER TABLE events DROP COLUMN view_id")
+    return path
+
+
+def test_an_older_database_gets_view_id_when_opened_writable(tmp_path: Path) -> None:
+    """Opened read-only, it is read as it is; opened writable, ``view_id`` is added last,
+    null in the rows stored before, once."""
+    db = older_database(tmp_path / "old.duckdb")
+    with Store(db, read_only=True) as store:
+        assert "view_id" not in store.columns("events")
+        assert store.count("events") == 5
+    with Store(db) as store:
+        assert tuple(store.columns("events")) == TABLES["events"].column_names
+        assert store.columns("events")["view_id"] == "VARCHAR"
+        assert store.count("events", "view_id IS NULL") == 5
+        assert store.extra_columns("events") == {}
+    before = db.read_bytes()
+    with Store(db):
+        pass
+    assert db.read_bytes() == before  # nothing left to add
+
+
+def test_a_teams_own_view_id_becomes_the_data_models(tmp_path: Path) -> None:
+    """A column a team kept as its own before the data model named it, in any case and
+    type, is the data model's afterwards: renamed and made text, its values kept."""
+    db = older_database(tmp_path / "old.duckdb")
+    with Store(db) as store:
+        store.con.execute("ALTER TABLE events DROP COLUMN view_id")
+        store.con.execute('ALTER TABLE events ADD COLUMN "View_Id" BIGINT')
+        store.con.execute('UPDATE events SET "View_Id" = 7')
+    with Store(db) as store:
+        assert store.columns("events")["view_id"] == "VARCHAR"
+        assert store.extra_columns("events") == {}
+        assert set(store.query("SELECT view_id FROM events")["view_id"]) == {"7"}
+        store.ingest("events", events_frame(2, 10).with_columns(view_id=pl.lit("v1")))
+        assert store.count("events", "view_id = 'v1'") == 2
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["new-db", "older-db"])
+@pytest.mark.parametrize("with_view_id", [False, True], ids=["without", "with"])
+def test_ingest_keeps_a_files_view_id_and_leaves_it_null_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], older: bool, with_view_id: bool
+) -> None:
+    """``looklift ingest events``: a file's ``view_id`` is stored as text (numbers too), one
+    without it leaves the column null; into a new database and an older one alike."""
+    from looklift import cli
+
+    db = older_database(tmp_path / "shop.duckdb") if older else tmp_path / "shop.duckdb"
+    frame = events_frame(4, start=100)
+    if with_view_id:
+        frame = frame.with_columns(view_id=pl.Series([11, 11, None, 12]))
+    frame.write_csv(tmp_path / "events.csv")
+    code = cli.run(["ingest", "events", str(tmp_path / "events.csv"), "--db", str(db)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "added 4 of 4 rows" in out and "new columns" not in out + err
+    with Store(db, read_only=True) as store:
+        assert store.extra_columns("events") == {}
+        got = store.query("SELECT view_id FROM events WHERE event_id >= 'e00000100' ORDER BY 1")
+    expected = ["11", "11", "12", None] if with_view_id else [None] * 4
+    assert got["view_id"].to_list() == expected

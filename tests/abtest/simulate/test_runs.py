@@ -67,3 +67,25 @@ def test_a_simulation_by_the_previous_version_is_replaced_exactly(db: Path) -> N
     assert users_events(db, "exp-v2", "2026-04-01", "2026-05-01").equals(kept)
     ids = table(db, "SELECT event_id FROM events WHERE ts < TIMESTAMP '2026-04-01'")["event_id"]
     assert ids.str.starts_with("sim-").all()
+
+
+def test_a_database_from_before_view_id_is_analysed_and_simulated_into(db: Path) -> None:
+    """Events stored without ``view_id`` analyse as before (read-only, the column missing);
+    a run into the database adds the column, null for them and set for its own events."""
+    exp = joint_spec("exp")
+    simulate_traffic(db, exp, TrafficConfig(pre_days=0))
+    result = analysed(db, exp)
+    with Store(db) as store:  # what the version before view_id left behind
+        store.con.execute("ALTER TABLE events DROP COLUMN view_id")
+    assert "view_id" not in table(db, "SELECT * FROM events LIMIT 1").columns
+    assert analysed(db, exp) == result
+    later = joint_spec("exp-later", start="2026-04-06", end="2026-04-09")
+    simulate_traffic(db, later, TrafficConfig(pre_days=0))
+    assert analysed(db, exp) == result
+    ids = table(
+        db,
+        "SELECT substr(event_id, 1, 6) AS run, count(view_id) AS views, count(*) AS n "
+        "FROM events GROUP BY run ORDER BY run",
+    )
+    assert ids["run"].to_list() == ["sim-1-", "sim-2-"]
+    assert ids["views"][0] == 0 and 0 < ids["views"][1] < ids["n"][1]  # organic: none
