@@ -150,6 +150,24 @@ def p_value(p: float | None) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
+def chance(x: float | None) -> str:
+    """A Bayesian chance to win: 0.9731 -> "97.3%", with ">99.9%" and "<0.1%" at the ends."""
+    if not finite(x):
+        return DASH
+    if x > 0.999:
+        return ">99.9%"
+    if x < 0.001:
+        return "<0.1%"
+    return f"{x:.1%}"
+
+
+def risk(x: float | None) -> str:
+    """A Bayesian risk (expected relative loss): 0.00123 -> "0.12%"; tiny ones "<0.01%"."""
+    if not finite(x):
+        return DASH
+    return "<0.01%" if 0 <= x < 1e-4 else f"{x:.2%}"
+
+
 def p_relation(p: float) -> str:
     """A p-value in a sentence, with its relation: "< 0.0001" or "= 0.012"."""
     return "< 0.0001" if p < 1e-4 else f"= {p:.2g}"

@@ -113,21 +113,89 @@ SPEC = {
 }
 US_PER_DAY = 86_400_000_000
 CUPED_METRIC = "tap_through_rate"
+VIEW_SIZE = 10
+POSITION_DECAY = 1.6 / np.sqrt(np.arange(1, VIEW_SIZE + 1))
+"""Taps per impression by position, relative to a user's tap rate: the top is tapped more."""
+NEW_METRICS = {
+    "module_purchases_24h": {
+        "kind": "mean",
+        "numerator": {"event": "purchase", "filter": {"source_item_id": {"$exists": True}}},
+        "window": {"delay": "0h", "within": "24h"},
+        "cuped": False,
+    },
+    "ndcg_at_10": {"kind": "ndcg", "k": 10, "cuped": False},
+}
+"""The metrics the issue adds, on top of today's 4: a filtered and windowed one, nDCG@10."""
 
 
-def make_spec(all_cuped: bool) -> ExperimentSpec:
-    """The benchmark's experiment: CUPED on the tap-through rate only, or on all 4 metrics."""
+def make_spec(all_cuped: bool, new_metrics: bool = False) -> ExperimentSpec:
+    """The benchmark's experiment: CUPED on the tap-through rate only, or on all 4 metrics;
+    with ``new_metrics``, also a filtered and windowed mean and nDCG@10 (:data:`NEW_METRICS`,
+    secondary; with ``all_cuped`` the nDCG is CUPED-adjusted too, the windowed mean never)."""
     data = copy.deepcopy(SPEC)
     if not all_cuped:
         for name, definition in data["metric_definitions"].items():
             if name != CUPED_METRIC:
                 definition["cuped"] = False
+    if new_metrics:
+        extra = copy.deepcopy(NEW_METRICS)
+        if all_cuped:
+            del extra["ndcg_at_10"]["cuped"]
+        data["metric_definitions"].update(extra)
+        data["metrics"]["secondary"] += list(extra)
     return parse_spec(data)
 
 
 # ---------------------------------------------------------------------------------------
 # The data
 # ---------------------------------------------------------------------------------------
+def draw_showings(
+    rng: np.random.Generator,
+    period: tuple[np.ndarray, np.ndarray],
+    impressions: np.ndarray,
+    p_tap: np.ndarray,
+    buy_rate: np.ndarray,
+    first_view: int,
+) -> dict[str, np.ndarray]:
+    """One period's module events: showings of VIEW_SIZE impressions (positions 1..VIEW_SIZE,
+    one time each), taps on some (fewer lower down) and purchases of some taps, all within
+    the period (as the pre-period's events end at the start).
+
+    ``impressions`` is each user's expected impressions in the period; showings are
+    numbered from ``first_view`` (the impressions of earlier periods' showings, an upper
+    bound that keeps them apart). Returns the columns ``u``, ``ts``, ``view``,
+    ``position`` and ``kind`` (0 impression, 1 tap, 2 purchase).
+    """
+    lo, hi = period
+    n_users = len(impressions)
+    n_views = rng.poisson(impressions / VIEW_SIZE)
+    vu = np.repeat(np.arange(n_users, dtype=np.int32), n_views)
+    vts = lo[vu] + (rng.random(len(vu)) * (hi[vu] - lo[vu])).astype(np.int64)
+    view = first_view + np.arange(len(vu), dtype=np.int64)
+    iu, its, iview = (np.repeat(x, VIEW_SIZE) for x in (vu, vts, view))
+    ipos = np.tile(np.arange(1, VIEW_SIZE + 1, dtype=np.int32), len(vu))
+    tapped = rng.random(len(iu)) < np.minimum(p_tap[iu] * POSITION_DECAY[ipos - 1], 1.0)
+    ends = hi[iu[tapped]] - 1
+    tts = np.minimum(its[tapped] + rng.exponential(60e6, tapped.sum()).astype(np.int64), ends)
+    bought = rng.random(tapped.sum()) < buy_rate[iu[tapped]]
+    bts = np.minimum(
+        tts[bought] + rng.exponential(600e6, bought.sum()).astype(np.int64), ends[bought]
+    )
+    parts = (
+        (iu, its, iview, ipos),
+        (iu[tapped], tts, iview[tapped], ipos[tapped]),
+        (iu[tapped][bought], bts, iview[tapped][bought], ipos[tapped][bought]),
+    )
+    out = {
+        key: np.concatenate([part[i] for part in parts])
+        for i, key in enumerate(("u", "ts", "view", "position"))
+    }
+    out["kind"] = np.concatenate(
+        [np.full(len(part[0]), code, dtype=np.int8) for code, part in enumerate(parts)]
+    )
+    return out
+
+
 def draw_events(n_users: int, n_events: int, seed: int) -> tuple[pl.DataFrame, ...]:
     """Users, exposures and events as frames with integer user indices (strings come later)."""
     rng = np.random.default_rng(seed)
@@ -149,25 +217,22 @@ def draw_events(n_users: int, n_events: int, seed: int) -> tuple[pl.DataFrame, .
     )
     days = [(hi - lo) / US_PER_DAY for lo, hi in periods]
     # Scale the daily rate so that the expected total is the asked number of events.
-    per_impression = 1 + tap_rate * (1 + TAP_LIFT * treatment) * (1 + buy_rate)
+    per_impression = 1 + tap_rate * POSITION_DECAY.mean() * (1 + TAP_LIFT * treatment) * (
+        1 + buy_rate
+    )
     expected = (activity * sum(days) * per_impression).sum()
     rate = activity * n_events / expected
 
-    users, types, stamps = [], [], []
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("u", "kind", "ts", "view", "position")}
     for p, ((lo, hi), length) in enumerate(zip(periods, days, strict=True)):
-        in_experiment = p == 1
-        imps = rng.poisson(rate * length)
-        p_tap = tap_rate * (1 + TAP_LIFT * (treatment & in_experiment))
-        taps = rng.binomial(imps, np.minimum(p_tap, 1.0))
-        buys = rng.binomial(taps, buy_rate)
-        for code, counts in enumerate((imps, taps, buys)):
-            u = np.repeat(np.arange(n_users, dtype=np.int32), counts)
-            users.append(u)
-            types.append(np.full(len(u), code, dtype=np.int8))
-            stamps.append(lo[u] + (rng.random(len(u)) * (hi[u] - lo[u])).astype(np.int64))
-    user = np.concatenate(users)
-    kind = np.concatenate(types)
-    ts = np.concatenate(stamps)
+        p_tap = tap_rate * (1 + TAP_LIFT * (treatment & (p == 1)))
+        first_view = sum(len(v) for v in columns["view"])
+        rows = draw_showings(rng, (lo, hi), rate * length, p_tap, buy_rate, first_view)
+        for key, values in rows.items():
+            columns[key].append(values)
+    user, kind, ts, view, position = (
+        np.concatenate(columns[k]) for k in ("u", "kind", "ts", "view", "position")
+    )
     n = len(user)
     item = rng.zipf(1.3, n) % 50_000
     events = pl.DataFrame(
@@ -177,8 +242,9 @@ def draw_events(n_users: int, n_events: int, seed: int) -> tuple[pl.DataFrame, .
             "kind": kind,
             "item_id": item.astype(np.int64),
             "source_item_id": ((item * 7919 + rng.integers(0, 40, n)) % 50_000).astype(np.int64),
-            "position": rng.integers(1, 11, n, dtype=np.int32),
+            "position": position,
             "value": np.where(kind == 2, np.round(rng.lognormal(3.2, 0.9, n), 2), np.nan),
+            "view": view,
         }
     ).sort("ts")
 
@@ -224,10 +290,13 @@ def build_store(path: Path, n_users: int, n_events: int, seed: int) -> None:
             "CASE WHEN t THEN 'treatment' ELSE 'control' END, printf('u%07d', u), ts "
             "FROM __exposures"
         )
+        if "view_id" not in store.columns("events"):  # a data model without it yet
+            con.execute("ALTER TABLE events ADD COLUMN view_id VARCHAR")
         con.execute(
-            "INSERT INTO events SELECT printf('e%010d', row_number() OVER ()), ts, "
-            "printf('u%07d', u), CASE kind WHEN 0 THEN 'impression' WHEN 1 THEN 'tap' "
-            "ELSE 'purchase' END, item_id, source_item_id, position, value FROM __events"
+            "INSERT INTO events BY NAME SELECT printf('e%010d', row_number() OVER ()) AS event_id, "
+            "ts, printf('u%07d', u) AS user_id, CASE kind WHEN 0 THEN 'impression' WHEN 1 "
+            "THEN 'tap' ELSE 'purchase' END AS event_type, item_id, source_item_id, position, "
+            "value, printf('v%010d', view) AS view_id FROM __events"
         )
         for name in ("__users", "__exposures", "__events"):
             con.unregister(name)
@@ -244,15 +313,8 @@ FROM events
 GROUP BY user_id, event_type"""
 
 
-def per_user_sql(spec: ExperimentSpec, all_cuped: bool) -> str:
-    """The per-user table a tea-tasting user writes: the same semantics as looklift's.
-
-    First exposure per user in the window (users seen in two variants dropped),
-    events from the first exposure to the end, pre-period events for the
-    covariates (of the tap-through rate, or of every metric with
-    ``all_cuped``), zeros for users without events, revenue capped at the
-    pooled 99th percentile of the exposed users' revenue.
-    """
+def _tea_columns(all_cuped: bool) -> tuple[list[str], list[str], list[str]]:
+    """The per-user SQL's sums over the events, per-user values and output columns."""
     ts = lambda d: f"TIMESTAMP '{d:%Y-%m-%d %H:%M:%S}'"  # noqa: E731
     post = f"e.ts >= f.exposed_at AND e.ts < {ts(END)}"
     pre = f"e.ts >= {ts(PRE_START)} AND e.ts < {ts(START)}"
@@ -300,6 +362,20 @@ def per_user_sql(spec: ExperimentSpec, all_cuped: bool) -> str:
         outputs.append(
             "p.pre_converted, p.pre_purchases, LEAST(p.pre_revenue, cap.cap) AS pre_revenue"
         )
+    return sums, values, outputs
+
+
+def per_user_sql(spec: ExperimentSpec, all_cuped: bool) -> str:
+    """The per-user table a tea-tasting user writes: the same semantics as looklift's.
+
+    First exposure per user in the window (users seen in two variants dropped),
+    events from the first exposure to the end, pre-period events for the
+    covariates (of the tap-through rate, or of every metric with
+    ``all_cuped``), zeros for users without events, revenue capped at the
+    pooled 99th percentile of the exposed users' revenue.
+    """
+    ts = lambda d: f"TIMESTAMP '{d:%Y-%m-%d %H:%M:%S}'"  # noqa: E731
+    sums, values, outputs = _tea_columns(all_cuped)
     sums_sql, values_sql, outputs_sql = (",\n    ".join(x) for x in (sums, values, outputs))
     return f"""
 WITH first_exposure AS (
@@ -402,6 +478,29 @@ def agreement(result: Any, tea: Any, all_cuped: bool) -> tuple[bool, list[str]]:
     return ok, lines
 
 
+def print_new_metrics(seconds: dict[str, float], result: Any) -> None:
+    """Today's 4 metrics against the same analysis with the issue's 2 new metrics added
+    (a filtered and windowed mean, nDCG@10), side by side; the goal is at most 1.3x."""
+    print(
+        "\ntoday's 4 metrics vs + the 2 new ones (module purchases within 24 h: filtered "
+        "and windowed; nDCG@10):"
+    )
+    print(f"  {'':<46} {'today':>8} {'+2 new':>8} {'ratio':>7}")
+    for label, key in (("looklift analyze, core", "core"), ("looklift analyze, full", "full")):
+        ratio = seconds[f"{key}_new"] / seconds[key]
+        verdict = (
+            f"  (goal <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'})" if key == "core" else ""
+        )
+        print(
+            f"  {label:<46} {seconds[key]:8.2f} {seconds[f'{key}_new']:8.2f} {ratio:6.2f}x"
+            + verdict
+        )
+    for name in NEW_METRICS:
+        values = [v for v in result.values if v.metric == name]
+        shown = ", ".join(f"{v.variant} {v.value:.4f}" for v in values)
+        print(f"  {name}: {shown}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
@@ -415,6 +514,7 @@ def main() -> int:
     args = parser.parse_args()
 
     spec = make_spec(args.all_cuped)
+    spec_new = make_spec(args.all_cuped, new_metrics=True)
     tmp = None
     if args.db is None:
         tmp = tempfile.TemporaryDirectory(prefix="bench-analysis-")
@@ -439,6 +539,7 @@ def main() -> int:
                 f"CUPED on {'all 4 metrics' if args.all_cuped else CUPED_METRIC}"
             )
             experiment = tea_experiment(args.all_cuped)
+            scan = analysis_sql.user_events_sql(spec, START, END, PRE_START)
             query = per_user_sql(spec, args.all_cuped)
             per_user = con.sql(query).pl()
             seconds, out = best_of_rounds(
@@ -447,13 +548,14 @@ def main() -> int:
                     "bare": lambda: con.execute(BARE_SQL).fetchall(),
                     "core": lambda: analyze(store, spec, daily=False, segments=()),
                     "full": lambda: analyze(store, spec),
+                    "core_new": lambda: analyze(store, spec_new, daily=False, segments=()),
+                    "full_new": lambda: analyze(store, spec_new),
                     "units": lambda: con.execute(
                         "CREATE OR REPLACE TEMP TABLE __bench_units AS "
                         f"{analysis_sql.units_sql(spec, START, END)}"
                     ).fetchall(),
                     "scan": lambda: con.execute(
-                        "CREATE OR REPLACE TEMP TABLE __bench_scan AS "
-                        f"{analysis_sql.user_events_sql(spec, START, END, PRE_START)}"
+                        f"CREATE OR REPLACE TEMP TABLE __bench_scan AS {scan.sql}", scan.params
                     ).fetchall(),
                     "tea_e2e": lambda: experiment.analyze(con.sql(query), control="control"),
                     "tea_sql": lambda: con.execute(
@@ -468,8 +570,14 @@ def main() -> int:
         if tmp is not None:
             tmp.cleanup()
 
+    return print_results(seconds, out, args.all_cuped)
+
+
+def print_results(seconds: dict[str, float], out: dict[str, Any], all_cuped: bool) -> int:
+    """The timings against the bare GROUP BY and tea-tasting, the goals, the new metrics'
+    ratio, and the agreement with tea-tasting: 0 when the numbers agree, else 1."""
     core, tea = out["core"], out["tea_e2e"]
-    ok, lines = agreement(core, tea, args.all_cuped)
+    ok, lines = agreement(core, tea, all_cuped)
     srm_tea = tea["sample_ratio"].pvalue
     bare_s, core_s, tea_e2e_s = seconds["bare"], seconds["core"], seconds["tea_e2e"]
     rows = [
@@ -500,6 +608,7 @@ def main() -> int:
         f"the plan's two scans alone (events by user, first exposures), before their join: "
         f"{floor:.2f}x the bare GROUP BY"
     )
+    print_new_metrics(seconds, out["core_new"])
     print("\nlooklift vs tea-tasting (relative lift [95% CI]):")
     print("\n".join(lines))
     print(f"  SRM p-value: looklift {core.health.srm.p_value:.3g}, tea-tasting {srm_tea:.3g}")

@@ -19,7 +19,7 @@ from abtest.analysis.cells import breakdown_interval_label
 from reports.tables import metric_label
 
 if TYPE_CHECKING:
-    from abtest.analysis import AnalysisResult
+    from abtest.analysis import AnalysisResult, MetricComparison
     from abtest.stats import Effect
     from reports.inputs import OfflineSection
 
@@ -128,6 +128,27 @@ def _adjusted_hover(effect: Effect, p_adjusted: float | None, correction: str) -
     )
 
 
+def _forest_point(c: MetricComparison, correction: str) -> tuple[float, float, float, str, str]:
+    """(lift, low, high, interval label, hover lines) of one comparison in the forest plot:
+    the Bayesian credible interval with chance to win and risk when that read-out decides,
+    else the interval that matches the decision with its p-value(s)."""
+    if c.bayes is not None:
+        b = c.bayes
+        label = f"{fmt.level(b.ci_level)} CrI"
+        hover = (
+            f"<br>{label} {fmt.interval(b.ci_low, b.ci_high)}"
+            f"<br>chance to win {fmt.chance(b.chance_to_win)}, risk {fmt.risk(b.risk_treatment)}"
+        )
+        return b.lift_mean, b.ci_low, b.ci_high, label, hover
+    rel = c.comparison.relative
+    low, high, label = _decision_interval(rel)
+    hover = (
+        f"<br>{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)}"
+        f"<br>p {fmt.p_value(c.p_value)}{_adjusted_hover(rel, c.p_adjusted, correction)}"
+    )
+    return rel.estimate, low, high, label, hover
+
+
 def forest(result: AnalysisResult) -> go.Figure | None:
     """Relative lift of every metric with its CI; colour says significantly better/worse."""
     several = len(result.variants) > 2
@@ -162,40 +183,29 @@ def forest(result: AnalysisResult) -> go.Figure | None:
     for points, name, colour in groups.values():
         if not points:
             continue
-        rels = [c.comparison.relative for _, c in points]
-        bars = [_decision_interval(r) for r in rels]
+        shown = [_forest_point(c, result.correction) for _, c in points]
         fig.add_trace(
             go.Scatter(
-                x=[r.estimate for r in rels],
+                x=[estimate for estimate, *_ in shown],
                 y=[label for label, _ in points],
                 mode="markers",
                 name=name,
                 marker={"color": colour, "size": 11, "symbol": "diamond"},
                 error_x=_interval_bars(
-                    [(r.estimate, low, high) for r, (low, high, _) in zip(rels, bars, strict=True)],
+                    [(estimate, low, high) for estimate, low, high, _, _ in shown],
                     colour,
                     width=6,
                 ),
                 customdata=[
-                    [
-                        esc(c.variant),
-                        fmt.level(r.ci_level),
-                        r.ci_low,
-                        r.ci_high,
-                        fmt.p_value(c.p_value),
-                        _adjusted_hover(r, c.p_adjusted, result.correction),
-                    ]
-                    for (_, c), r in zip(points, rels, strict=True)
+                    [esc(c.variant), hover]
+                    for (_, c), (*_, hover) in zip(points, shown, strict=True)
                 ],
                 hovertemplate="%{y} (%{customdata[0]})<br>lift %{x:+.1%}"
-                "<br>%{customdata[1]} CI [%{customdata[2]:+.1%}, %{customdata[3]:+.1%}]"
-                "<br>p %{customdata[4]}%{customdata[5]}<extra></extra>",
+                "%{customdata[1]}<extra></extra>",
             )
         )
     _layout(fig, height=110 + 42 * len(labels), shapes=[_zero_line()])
-    levels = {
-        label for _, _, label in (_decision_interval(c.comparison.relative) for c in comparisons)
-    }
+    levels = {_forest_point(c, result.correction)[3] for c in comparisons}
     level_text = ", ".join(sorted(levels))
     if result.correction != "none" and any(c.comparison.relative.adjusted for c in comparisons):
         level_text += f" ({result.correction})"

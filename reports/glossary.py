@@ -15,6 +15,12 @@ GLOSSARY = {
     "p_adjusted": "Adjusted p: the p-value corrected for testing many metrics and variants "
     "at once; this is the one compared with alpha, and the widened interval beside it "
     "is the one that matches it.",
+    "chance_to_win": "Chance to win: the probability, given the data and the prior, that "
+    "the treatment is better than the control on this metric (Bayesian read-out).",
+    "risk": "Risk: how much the metric would lose, on average, in the cases where choosing "
+    "the treatment is the wrong call (an expected relative loss); small is safe.",
+    "cri": "CrI (credible interval): the range that holds the lift with the stated "
+    "probability, given the data and the prior.",
     "guardrail": "Guardrails are a safety check: each is tested on its own, one-sided "
     "(did it get worse?) and unadjusted, and is breached when that p-value is below alpha.",
     "srm": "SRM (sample ratio mismatch): users did not split as configured; that points to "

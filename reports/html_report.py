@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from abtest.analysis.cells import open_window_notes
 from reports import figures, tables
 from reports.environment import environment
 from reports.glossary import GLOSSARY
@@ -72,12 +73,16 @@ def render_html(inputs: ReportInputs, *, plotlyjs: str | None = None) -> str:
         ci_levels=tables.ci_levels(metric_rows),
         adjusted_ci_levels=tables.adjusted_ci_levels(metric_rows),
         settings=tables.settings_line(result),
+        window_notes=open_window_notes(result),
         window=tables.window_line(result),
         srm_table=tables.srm_table(result),
         srm_verdict=tables.srm_verdict(result),
         segment_table=tables.segment_table(result, primary),
         primary=primary,
         prediction=tables.prediction_table(inputs),
+        ndcg=tables.ndcg_table(result, inputs.offline.comparisons, inputs.offline.encoder_of)
+        if inputs.offline
+        else None,
         offline_tables=[
             (c, tables.offline_table(c))
             for c in (inputs.offline.comparisons if inputs.offline else ())

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from abtest import format as fmt
+from abtest.analysis.cells import open_window_notes
 from reports import tables
 from reports.glossary import GLOSSARY
 from reports.summary import summary
@@ -102,8 +103,13 @@ def _metrics(inputs: ReportInputs) -> list[str]:
     rows = tables.metric_table(inputs)
     levels = tables.ci_levels(rows)
     adjusted = tables.adjusted_ci_levels(rows)
+    bayes = result.bayesian is not None
     columns = ["group", "metric", "variant", "control", "treatment", f"change ({levels} CI)"]
-    columns += ["lift", f"{levels} CI", "p"]
+    columns += (
+        ["lift", f"{levels} CrI", "chance to win", "risk"]
+        if bayes
+        else ["lift", f"{levels} CI", "p"]
+    )
     if adjusted is not None:
         columns += [f"{adjusted} CI ({result.correction})", "adjusted p"]
     columns.append("result")
@@ -112,7 +118,8 @@ def _metrics(inputs: ReportInputs) -> list[str]:
     cells = []
     for r in rows:
         row = [r.group, r.metric, r.variant, r.control, r.treatment]
-        row += [f"{r.absolute} {r.absolute_ci}", r.lift, r.lift_ci, r.p]
+        row.append(f"{r.absolute} {r.absolute_ci}")
+        row += [r.lift, r.lift_cri, r.chance_to_win, r.risk] if bayes else [r.lift, r.lift_ci, r.p]
         if adjusted is not None:
             row += [r.lift_ci_adjusted, r.p_adjusted]
         row.append(r.result)
@@ -120,16 +127,24 @@ def _metrics(inputs: ReportInputs) -> list[str]:
             row.append(r.true_lift or fmt.DASH)
         cells.append(tables.Row(tuple(row)))
     caption = f"{GLOSSARY['ci']} {GLOSSARY['p']}"
+    if bayes:
+        caption = f"{tables.settings_line(result)}. {GLOSSARY['cri']} "
+        caption += f"{GLOSSARY['chance_to_win']} {GLOSSARY['risk']}"
     if adjusted is not None:
         caption += f" {GLOSSARY['p_adjusted']}"
     blocks = [
         "## Metrics",
         md(caption),
         md_table(tables.TextTable(tuple(columns), tuple(cells))),
+        *(md(f"Window: {n}.") for n in open_window_notes(result)),
     ]
     guards = [
-        f"- Guardrail {md(r.metric)} / {md(r.variant)}: one-sided p = {r.p_worse} that it got "
-        f"worse (unadjusted), {r.result}"
+        f"- Guardrail {md(r.metric)} / {md(r.variant)}: "
+        + (
+            f"chance {r.chance_worse} that it got worse, {r.result}"
+            if bayes
+            else f"one-sided p = {r.p_worse} that it got worse (unadjusted), {r.result}"
+        )
         for r in rows
         if r.group == "guardrail"
     ]
@@ -206,6 +221,9 @@ def _offline(inputs: ReportInputs) -> list[str]:
     prediction = tables.prediction_table(inputs)
     if prediction is not None:
         blocks.append(md_table(prediction))
+    ndcg = tables.ndcg_table(inputs.result, offline.comparisons, offline.encoder_of)
+    if ndcg is not None:
+        blocks += ["### Ranking quality: offline nDCG vs online nDCG", md_table(ndcg)]
     for comparison in offline.comparisons:
         blocks += [
             f"### {md(comparison.encoder_b)} vs {md(comparison.encoder_a)} on "

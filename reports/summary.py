@@ -71,9 +71,7 @@ def summary(inputs: ReportInputs) -> Summary:
                     f"{c.variant} vs {c.control}: "
                     f"{fmt.metric_value(c.comparison.control_mean, info.percent)} → "
                     f"{fmt.metric_value(c.comparison.treatment_mean, info.percent)} · "
-                    f"{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)}, "
-                    f"p {fmt.p_value(c.p_value)}"
-                    + _adjusted_text(c, result.correction)
+                    + _evidence_text(c, result.correction)
                     + ("" if info.direction != "lower_is_better" else " · lower is better")
                 ),
                 status=comparison_status(c),
@@ -105,6 +103,21 @@ def summary(inputs: ReportInputs) -> Summary:
     )
 
 
+def _evidence_text(c: MetricComparison, correction: str) -> str:
+    """The interval and p-value(s) of a comparison, or its Bayesian read-out."""
+    if c.bayes is not None:
+        b = c.bayes
+        return (
+            f"{fmt.level(b.ci_level)} CrI {fmt.interval(b.ci_low, b.ci_high)}, "
+            f"chance to win {fmt.chance(b.chance_to_win)}, risk {fmt.risk(b.risk_treatment)}"
+        )
+    rel = c.comparison.relative
+    return (
+        f"{fmt.level(rel.ci_level)} CI {fmt.interval(rel.ci_low, rel.ci_high)}, "
+        f"p {fmt.p_value(c.p_value)}" + _adjusted_text(c, correction)
+    )
+
+
 def _adjusted_text(c: MetricComparison, correction: str) -> str:
     """ " · 98.75% CI (holm) [..], adjusted p ..." for a corrected comparison, else ""."""
     rel = c.comparison.relative
@@ -124,10 +137,18 @@ def _guardrail_tile(result: AnalysisResult) -> Tile:
     breached = [c for c in guards if c.guardrail_breached]
     parts = [
         f"{c.metric} ({c.variant}) {fmt.signed_pct(c.comparison.relative.estimate)}, "
-        f"one-sided p {fmt.p_value(c.p_worse)}"
+        + (
+            f"chance worse {fmt.chance(1.0 - c.bayes.chance_to_win)}"
+            if c.bayes is not None
+            else f"one-sided p {fmt.p_value(c.p_worse)}"
+        )
         for c in guards
     ]
-    rule = f"breached when it got worse with one-sided p < {result.alpha:g} (unadjusted)"
+    rule = (
+        f"breached when the chance it got worse is above {fmt.level(result.bayesian.chance_to_win)}"
+        if result.bayesian is not None
+        else f"breached when it got worse with one-sided p < {result.alpha:g} (unadjusted)"
+    )
     if breached:
         names = ", ".join(sorted({c.metric for c in breached}))
         return Tile(

@@ -8,13 +8,15 @@ say the same thing.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from abtest import format as fmt
 from abtest.analysis.cells import (
     adjusted_level,
+    bayesian_cells,
+    bayesian_settings_text,
     breakdown_cells,
     breakdown_interval_label,
     comparison_cells,
@@ -54,6 +56,12 @@ class MetricRow:
     p: str
     p_adjusted: str
     p_worse: str
+    lift_cri: str
+    """The Bayesian read-out's credible interval of the lift ("—" without it)."""
+    chance_to_win: str
+    risk: str
+    chance_worse: str
+    """Guardrails with the Bayesian read-out: the chance the metric got worse."""
     result: str
     status: str
     note: str
@@ -160,6 +168,8 @@ def _metric_row(
             fmt.level(rel.ci_level_adjusted) if rel.ci_level_adjusted is not None else None
         ),
         p_worse=fmt.p_value(c.p_worse),
+        **bayesian_cells(c)._asdict(),
+        chance_worse=fmt.chance(1.0 - c.bayes.chance_to_win) if c.bayes else fmt.DASH,
         result=_result_text(c),
         status=comparison_status(c)
         if c.group != "guardrail"
@@ -184,11 +194,11 @@ def settings_line(result: AnalysisResult) -> str:
     test = {"welch": "fixed-horizon (Welch t)", "sequential": "sequential (always valid)"}.get(
         result.test, result.test
     )
-    parts = [
-        f"{test} test",
-        f"alpha {result.alpha:g}",
-        f"correction {result.correction}",
-    ]
+    parts = (
+        [bayesian_settings_text(result)]
+        if result.bayesian is not None
+        else [f"{test} test", f"alpha {result.alpha:g}", f"correction {result.correction}"]
+    )
     if result.cuped_text:
         parts.append(result.cuped_text)
     return ", ".join(parts)
@@ -336,6 +346,69 @@ def segment_table(result: AnalysisResult, metric: str) -> TextTable:
 def metric_label(metric: str, k: int) -> str:
     """ "ndcg", 5 -> "nDCG@5"."""
     return f"{METRIC_LABELS.get(metric, metric)}@{k}"
+
+
+def online_ranking_metrics(result: AnalysisResult) -> list[MetricInfo]:
+    """The experiment's online nDCG@k metrics (``kind: ndcg``), in the spec's order."""
+    return [m for m in result.metrics if m.kind == "ndcg" and m.k is not None]
+
+
+def ndcg_table(
+    result: AnalysisResult,
+    comparisons: Sequence[EncoderComparison],
+    encoder_of: Callable[[str], str | None],
+) -> TextTable | None:
+    """The offline nDCG@k lift next to the online one, per treatment and online nDCG metric.
+
+    Offline: the paired comparison of the treatment's encoder with the control's on
+    judged search queries (bootstrap CI). Online: the ``kind: ndcg`` metric of the
+    experiment, the module's own views judged by its taps and purchases (the
+    analysis' interval: the nominal CI, or the credible interval when the Bayesian
+    read-out decides). ``None`` when the experiment has no online nDCG metric.
+    """
+    metrics = online_ranking_metrics(result)
+    if not metrics:
+        return None
+    by_encoder = {c.encoder_b: c for c in comparisons}
+    rows = []
+    for info in metrics:
+        for c in (c for c in result.comparisons if c.metric == info.name):
+            offline = by_encoder.get(encoder_of(c.variant) or "")
+            row = None
+            if offline is not None:
+                row = next((r for r in offline.rows if r.metric == "ndcg" and r.k == info.k), None)
+            rel = c.comparison.relative
+            lift, low, high = (
+                (c.bayes.lift_mean, c.bayes.ci_low, c.bayes.ci_high)
+                if c.bayes is not None
+                else (rel.estimate, rel.ci_low, rel.ci_high)
+            )
+            rows.append(
+                Row(
+                    (
+                        c.variant,
+                        f"nDCG@{info.k}",
+                        f"{fmt.signed_pct(row.lift)} {fmt.interval(*row.lift_ci)}"
+                        if row
+                        else fmt.DASH,
+                        f"{fmt.signed_pct(lift)} {fmt.interval(low, high)}",
+                        c.metric,
+                    ),
+                    comparison_status(c),
+                )
+            )
+    offline_level = fmt.level(comparisons[0].confidence) if comparisons else fmt.DASH
+    online_kind = "CrI" if result.bayesian is not None else "CI"
+    return TextTable(
+        (
+            "variant",
+            "metric",
+            f"offline lift (judged queries, {offline_level} CI)",
+            f"online lift (module views, {fmt.level(1.0 - result.alpha)} {online_kind})",
+            "online metric",
+        ),
+        tuple(rows),
+    )
 
 
 def offline_table(comparison: EncoderComparison) -> TextTable:

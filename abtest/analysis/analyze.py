@@ -17,10 +17,19 @@ from collections.abc import Sequence
 
 from abtest.analysis import sql
 from abtest.analysis.breakdowns import daily_points, segment_points
-from abtest.analysis.comparisons import compare_variants, metric_infos, variant_values
+from abtest.analysis.comparisons import (
+    bayesian_settings,
+    compare_variants,
+    metric_infos,
+    quantile_infos,
+    quantile_values,
+    spec_order,
+    variant_values,
+)
 from abtest.analysis.decision import decide
 from abtest.analysis.health import health as split_health
 from abtest.analysis.moments import MetricMoments, metric_moments
+from abtest.analysis.quantiles import quantile_metrics, variant_quantiles
 from abtest.analysis.result import AnalysisResult
 from abtest.analysis.staging import fetch_rows, staged_tables
 from abtest.analysis.window import (
@@ -65,13 +74,18 @@ def analyze(
     metrics = metric_moments(spec, settings.cuped_pre_period_days > 0)
     pre_start = pre_period_start(spec, window[0])
     with staged_tables(store, spec, metrics, window, pre_start, daily=daily) as staged:
-        caps = staged.caps
+        caps, open_windows = staged.caps, staged.open_windows
         rows = fetch_rows(store, sql.moments_by_variant_sql(metrics, caps))
         by_variant = {r["variant"]: r for r in rows}
         health = split_health(store, spec, window, staged.mixed_users)
-        infos = metric_infos(spec, metrics, caps)
-        values = variant_values(spec, metrics, by_variant)
-        comparisons = compare_variants(spec, metrics, infos, by_variant, test)
+        quantiles = {
+            m.name: variant_quantiles(store, spec, m, window) for m in quantile_metrics(spec)
+        }
+        infos = metric_infos(spec, metrics, caps) + quantile_infos(spec, quantile_metrics(spec))
+        values = variant_values(spec, metrics, by_variant) + quantile_values(spec, quantiles)
+        comparisons = compare_variants(spec, metrics, infos, by_variant, test, quantiles)
+        order = spec_order(spec)
+        infos.sort(key=lambda i: order[i.name])
         daily_series = daily_points(store, spec, metrics, window, caps, test) if daily else ()
         by_segment = segment_points(store, spec, metrics, caps, segment_names, test)
     result = AnalysisResult(
@@ -94,6 +108,8 @@ def analyze(
         segments=by_segment,
         health=health,
         decision=decide(comparisons, infos, health),
+        bayesian=bayesian_settings(settings),
+        open_windows=dict(open_windows),
     )
     return result
 

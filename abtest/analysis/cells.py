@@ -45,6 +45,33 @@ class BreakdownCells(NamedTuple):
     p: str
 
 
+class BayesianCells(NamedTuple):
+    """The Bayesian read-out of one comparison, formatted."""
+
+    lift_cri: str
+    """The credible interval of the relative lift."""
+    chance_to_win: str
+    risk: str
+    """The risk of choosing the treatment: its expected relative loss."""
+
+
+def bayesian_cells(c: MetricComparison) -> BayesianCells:
+    """The Bayesian cells of a comparison (dashes when it has no Bayesian read-out)."""
+    b = c.bayes
+    if b is None:
+        return BayesianCells(fmt.DASH, fmt.DASH, fmt.DASH)
+    return BayesianCells(
+        lift_cri=fmt.interval(b.ci_low, b.ci_high),
+        chance_to_win=fmt.chance(b.chance_to_win),
+        risk=fmt.risk(b.risk_treatment),
+    )
+
+
+def credible_label(result: AnalysisResult) -> str:
+    """The credible interval's header, e.g. "95% CrI" (``1 - alpha``)."""
+    return f"{fmt.level(1.0 - result.alpha)} CrI"
+
+
 def adjusted_level(result: AnalysisResult) -> float | None:
     """The level most of the lifts' intervals widened for the correction share."""
     return fmt.common_level(c.comparison.relative.ci_level_adjusted for c in result.comparisons)
@@ -88,3 +115,47 @@ def breakdown_interval_label(result: AnalysisResult) -> str:
     """The level and kind of the day-by-day and segment intervals (never corrected)."""
     kind = "confidence sequence" if result.test == "sequential" else "CI"
     return f"{fmt.level(1.0 - result.alpha)} {kind}"
+
+
+def bayesian_settings_text(result: AnalysisResult) -> str:
+    """How the Bayesian read-out decides, e.g. "Bayesian, flat prior: better at chance to
+    win > 95% and risk ≤ 0.25%"; "" for the frequentist read-out."""
+    b = result.bayesian
+    if b is None:
+        return ""
+    prior = (
+        "flat prior"
+        if b.prior_mean is None
+        else f"Gaussian prior on the lift (mean {b.prior_mean:+.1%}, variance {b.prior_variance:g})"
+    )
+    return (
+        f"Bayesian, {prior}: better at chance to win > {fmt.level(b.chance_to_win)} "
+        f"and risk ≤ {fmt.risk(b.risk_threshold)}"
+    )
+
+
+def guardrail_line(c: MetricComparison, result: AnalysisResult) -> str:
+    """The guardrail check of one comparison in a sentence, by the engine's rule."""
+    where = f"guardrail {c.metric}/{c.variant}"
+    if c.bayes is not None and result.bayesian is not None:
+        worse = 1.0 - c.bayes.chance_to_win
+        text = (
+            f"{where}: chance {fmt.chance(worse)} that it got worse "
+            f"(breached above {fmt.level(result.bayesian.chance_to_win)})"
+        )
+    else:
+        text = (
+            f"{where}: one-sided p = {fmt.p_value(c.p_worse)} that it got worse "
+            f"(unadjusted; breached below {result.alpha:g})"
+        )
+    return text + (" — BREACHED" if c.guardrail_breached else "")
+
+
+def open_window_notes(result: AnalysisResult) -> list[str]:
+    """One sentence per windowed metric with users whose window was still open at the end."""
+    return [
+        f"{metric}: {n:,} users' windows had not ended when the analysis ended; they count "
+        "with what they did so far (in-progress, as GrowthBook's default)"
+        for metric, n in result.open_windows.items()
+        if n
+    ]

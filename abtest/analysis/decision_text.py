@@ -28,6 +28,8 @@ def decision_text(result: AnalysisResult) -> tuple[str, str]:
             f"users per variant ({counts}) do not match the configured split "
             f"(p = {d.srm_p_value:.2g}); find the cause before reading any metric",
         )
+    if result.bayesian is not None:
+        return _bayesian_text(result)
     if d.rests_on is None:
         return (
             "No significant difference",
@@ -47,6 +49,42 @@ def decision_text(result: AnalysisResult) -> tuple[str, str]:
             f"{lift} vs {result.control} ({_decision_p(c)}); guardrails ok",
         )
     return f"{d.variant} is worse on {d.metric}", f"{lift} ({_decision_p(c)})"
+
+
+def _bayesian_text(result: AnalysisResult) -> tuple[str, str]:
+    """The decision in words when chance to win and risk decide."""
+    d, settings = result.decision, result.bayesian
+    assert settings is not None
+    threshold = fmt.level(settings.chance_to_win)
+    if d.rests_on is None:
+        return (
+            "No clear winner",
+            f"no variant has a chance to win on {d.metric} above {threshold} "
+            f"with a risk of at most {fmt.risk(settings.risk_threshold)}",
+        )
+    c = result.comparison(*d.rests_on)
+    b = c.bayes
+    assert b is not None
+    lift = (
+        f"{d.metric} {fmt.signed_pct(b.lift_mean)} {fmt.interval(b.ci_low, b.ci_high)} "
+        f"({fmt.level(b.ci_level)} credible interval)"
+    )
+    odds = f"chance to win {fmt.chance(b.chance_to_win)}"
+    if d.verdict == "guardrail_breached":
+        return (
+            f"{d.variant} wins on {d.metric} but breaches a guardrail",
+            f"{lift}, {odds}; guardrail(s) {', '.join(d.breached_guardrails)} got worse "
+            f"with a chance above {threshold}",
+        )
+    if d.verdict == "winner":
+        return (
+            f"{d.variant} wins on {d.metric}",
+            f"{lift} vs {result.control}, {odds}, risk {fmt.risk(b.risk_treatment)}; guardrails ok",
+        )
+    return (
+        f"{d.variant} is worse on {d.metric}",
+        f"{lift}, {odds}, risk of keeping it {fmt.risk(b.risk_treatment)}",
+    )
 
 
 def _lift_text(effect: Effect) -> str:

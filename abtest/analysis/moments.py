@@ -145,20 +145,35 @@ def _values(column: Any) -> np.ndarray:
     return np.array([0.0 if v is None else v for v in column], dtype=float)
 
 
+RATIO_KINDS = ("ratio", "ndcg", "mrr", "tap_position")
+"""Spec kinds the engine reads as a ratio of per-user sums: the ranking kinds are sums of
+per-showing scores (or of tap positions) over showings (or taps)."""
+
+
 def metric_type(metric: MetricDefinition, cuped: bool) -> MetricType:
     """The engine's metric type for a spec metric: its kind, CUPED-adjusted when asked.
 
-    With ``cuped``, metrics that do not opt out (``cuped: false``) get their
-    pre-period covariates: a ratio becomes ``cuped_ratio``, a mean or a
-    proportion ``cuped_mean``.
+    ``ndcg``, ``mrr`` and ``tap_position`` are ratios (:data:`RATIO_KINDS`). With
+    ``cuped``, metrics that CUPED applies to (:attr:`MetricDefinition.cuped_applies`:
+    not ``cuped: false``, not windowed) get their pre-period covariates: a ratio
+    becomes ``cuped_ratio``, a mean or a proportion ``cuped_mean``. A quantile has
+    no moments: ``ValueError``.
     """
-    if cuped and metric.cuped:
-        return "cuped_ratio" if metric.kind == "ratio" else "cuped_mean"
-    return metric.kind
+    if metric.kind == "quantile":
+        raise ValueError(f"{metric.name!r} is a quantile, which is not read from moments")
+    ratio = metric.kind in RATIO_KINDS
+    if cuped and metric.cuped_applies:
+        return "cuped_ratio" if ratio else "cuped_mean"
+    return "ratio" if ratio else metric.kind  # type: ignore[return-value]
 
 
 def metric_moments(spec: ExperimentSpec, cuped: bool) -> list[MetricMoments]:
-    """The contract of each metric of ``spec``, in group order (each metric once)."""
+    """The contract of each metric of ``spec``, in group order (each metric once).
+
+    Quantile metrics are left out: they are not read from moments (their per-user
+    values are in the staged ``user_totals``, see
+    :func:`abtest.analysis.sql.quantile_values_sql`).
+    """
     out = []
     seen: set[str] = set()
     for _, name in spec.metrics.all() if spec.metrics else []:
@@ -166,5 +181,6 @@ def metric_moments(spec: ExperimentSpec, cuped: bool) -> list[MetricMoments]:
             continue
         seen.add(name)
         m = spec.metric(name)
-        out.append(MetricMoments(m, metric_type(m, cuped)))
+        if m.kind != "quantile":
+            out.append(MetricMoments(m, metric_type(m, cuped)))
     return out

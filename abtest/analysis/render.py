@@ -12,9 +12,14 @@ from rich.text import Text
 from abtest import format as fmt
 from abtest.analysis.cells import (
     adjusted_level,
+    bayesian_cells,
+    bayesian_settings_text,
     breakdown_cells,
     breakdown_interval_label,
     comparison_cells,
+    credible_label,
+    guardrail_line,
+    open_window_notes,
 )
 from abtest.analysis.decision_text import decision_text
 
@@ -60,6 +65,7 @@ def metric_rows(result: AnalysisResult) -> list[dict[str, str]]:
                 "metric": c.metric + (" (guardrail)" if c.group == "guardrail" else ""),
                 "variant": c.variant,
                 **cells._asdict(),
+                **bayesian_cells(c)._asdict(),
                 "verdict": _verdict_text(c),
             }
         )
@@ -86,9 +92,16 @@ def _table_columns(result: AnalysisResult) -> list[tuple[str, str, str]]:
         ("control", "control", "right"),
         ("treatment", "treatment", "right"),
         ("lift", "lift", "right"),
-        (ci_label(result), "lift_ci", "right"),
-        ("p", "p", "right"),
     ]
+    if result.bayesian is not None:  # chance to win and risk decide; no p-values shown
+        columns += [
+            (credible_label(result), "lift_cri", "right"),
+            ("chance to win", "chance_to_win", "right"),
+            ("risk", "risk", "right"),
+            ("", "verdict", "left"),
+        ]
+        return columns
+    columns += [(ci_label(result), "lift_ci", "right"), ("p", "p", "right")]
     adjusted = adjusted_ci_label(result)
     if adjusted is not None:
         columns += [(adjusted, "lift_ci_adjusted", "right"), ("adjusted p", "p_adjusted", "right")]
@@ -111,7 +124,11 @@ def rich_summary(result: AnalysisResult) -> Any:
         f"{result.experiment}: {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d %H:%M}".removesuffix(
             " 00:00"
         )
-        + f" · {result.test} test, alpha {result.alpha:g}, correction {result.correction}"
+        + (
+            f" · {bayesian_settings_text(result)}"
+            if result.bayesian is not None
+            else f" · {result.test} test, alpha {result.alpha:g}, correction {result.correction}"
+        )
         + (f", {result.cuped_text}" if result.cuped_text else "")
     )
     srm = result.health.srm
@@ -123,20 +140,18 @@ def rich_summary(result: AnalysisResult) -> Any:
     )
     table = Table(title=window, title_justify="left", header_style="bold")
     columns = _table_columns(result)
-    for label, _, justify in columns:
-        table.add_column(label, justify=justify)  # type: ignore[arg-type]
+    longest = max((len(m.name) for m in result.metrics), default=0)  # names are never cut
+    for label, key, justify in columns:
+        width = longest if key == "metric" else None
+        table.add_column(label, justify=justify, min_width=width)  # type: ignore[arg-type]
     for row, c in zip(metric_rows(result), result.comparisons, strict=True):
         cells: list[Any] = [row[key] for _, key, _ in columns[:-1]]
         style = "bold red" if c.guardrail_breached else _VERDICT_STYLE.get(c.verdict, "")
         table.add_row(*cells, Text(row["verdict"], style=style))
     notes = [Text(f"note: {where}: {message}", style="dim") for where, message in _notes(result)]
+    notes += [Text(f"note: {n}", style="dim") for n in open_window_notes(result)]
     guards = [
-        Text(
-            f"guardrail {c.metric}/{c.variant}: one-sided p = {fmt.p_value(c.p_worse)} that it "
-            f"got worse (unadjusted; breached below {result.alpha:g})"
-            + (" — BREACHED" if c.guardrail_breached else ""),
-            style="bold red" if c.guardrail_breached else "",
-        )
+        Text(guardrail_line(c, result), style="bold red" if c.guardrail_breached else "")
         for c in result.comparisons
         if c.group == "guardrail"
     ]

@@ -20,11 +20,11 @@ import polars as pl
 
 from abtest import format as fmt
 from abtest.spec.models import Direction
-from abtest.stats import Comparison, Effect, MetricType, SrmResult, Test
+from abtest.stats import BayesianEffect, Comparison, Effect, MetricType, SrmResult, Test
 
 Group = Literal["primary", "secondary", "guardrail"]
 """The role of a metric in the spec."""
-Kind = Literal["mean", "proportion", "ratio"]
+Kind = Literal["mean", "proportion", "ratio", "quantile", "ndcg", "mrr", "tap_position"]
 """A metric's kind as the spec defines it (its metric type adds CUPED)."""
 Verdict = Literal["better", "worse", "inconclusive", "undefined"]
 """How one comparison reads: significantly better or worse, not significant, not testable."""
@@ -32,6 +32,8 @@ DecisionVerdict = Literal["winner", "loser", "no_difference", "guardrail_breache
 """The analysis' answer (see :class:`Decision`)."""
 Correction = Literal["holm", "bh", "none"]
 """The multiple-testing correction the spec asks for."""
+Engine = Literal["frequentist", "bayesian"]
+"""Which read-out decides: p-values and confidence intervals, or chance to win and risk."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class MetricInfo:
     """Whether values read best as percentages (proportions, and ratios of counts)."""
     cap: float | None
     """The winsorization cap applied to each user's value, if any."""
+    k: int | None = None
+    """The cutoff of a ranking metric (``ndcg``, ``mrr``), e.g. 10 for nDCG@10."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class MetricComparison:
     """``better``, ``worse``, ``inconclusive`` or ``undefined`` (see ``comparison.message``)."""
     p_worse: float | None
     guardrail_breached: bool
+    bayes: BayesianEffect | None = None
+    """With ``analysis.engine: bayesian``: chance to win, risk and the credible interval of
+    the relative lift, which then decide ``significant``, ``verdict`` and
+    ``guardrail_breached`` (see :class:`BayesianSettings`); ``None`` otherwise."""
 
     @property
     def effect(self) -> Effect:
@@ -187,6 +195,27 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class BayesianSettings:
+    """The Bayesian read-out's settings, as the spec gave them (GrowthBook's defaults).
+
+    A treatment is better when its chance to win is above ``chance_to_win`` and
+    the risk of choosing it (its expected relative loss) is at most
+    ``risk_threshold``; worse when its chance to win is below ``1 - chance_to_win``
+    and the risk of keeping the control is at most ``risk_threshold``
+    (:func:`abtest.stats.bayesian_verdict`: GrowthBook's won/lost rule on chance to
+    win, with its win-risk threshold added). A guardrail is breached when its
+    chance to win is below ``1 - chance_to_win``: it got worse with a probability
+    above ``chance_to_win``. No correction for multiple testing applies.
+    """
+
+    chance_to_win: float
+    risk_threshold: float
+    prior_mean: float | None
+    """The mean of the Gaussian prior on the relative lift; ``None``: a flat prior."""
+    prior_variance: float | None
+
+
+@dataclass(frozen=True)
 class AnalysisResult:
     """Everything the analyzer computed for one experiment."""
 
@@ -209,6 +238,17 @@ class AnalysisResult:
     segments: tuple[SegmentPoint, ...]
     health: Health
     decision: Decision
+    bayesian: BayesianSettings | None = None
+    """The Bayesian read-out's settings with ``analysis.engine: bayesian``; ``None``
+    for the frequentist read-out (the default)."""
+    open_windows: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Per windowed metric, the users whose window had not ended when the analysis
+    ended: they count with what they did so far (GrowthBook's in-progress conversions)."""
+
+    @property
+    def engine(self) -> Engine:
+        """``bayesian`` when chance to win and risk decide, else ``frequentist``."""
+        return "frequentist" if self.bayesian is None else "bayesian"
 
     # -- lookups ---------------------------------------------------------------------
     def metric(self, name: str) -> MetricInfo:
@@ -282,6 +322,7 @@ class AnalysisResult:
                     "p_worse": c.p_worse,
                     "guardrail_breached": c.guardrail_breached,
                     "message": cmp.message,
+                    **_bayes_columns(c),
                 }
             )
         return pl.DataFrame(rows)
@@ -316,3 +357,18 @@ class AnalysisResult:
         from abtest.analysis.render import html_table
 
         return html_table(self)
+
+
+def _bayes_columns(c: MetricComparison) -> dict[str, float]:
+    """The Bayesian read-out's columns of :meth:`AnalysisResult.to_frame` (none without it)."""
+    b = c.bayes
+    if b is None:
+        return {}
+    return {
+        "chance_to_win": b.chance_to_win,
+        "risk_control": b.risk_control,
+        "risk_treatment": b.risk_treatment,
+        "relative_cri_low": b.ci_low,
+        "relative_cri_high": b.ci_high,
+        "cri_level": b.ci_level,
+    }

@@ -19,7 +19,16 @@ sqlglot, on a warehouse. The plan:
    (:func:`recounted_totals_sql`), a step the analyzer skips when there are
    none. Joining the aggregated rows instead of every event to the exposures is
    what keeps the analysis close to the cost of a bare ``GROUP BY`` over the
-   events;
+   events. A filter on the events' columns (:mod:`abtest.analysis.filters`) is
+   one more condition of an aggregate in the same scan, its values bound as
+   parameters; each aggregate's column is named by
+   :mod:`abtest.analysis.aggregates`;
+2b. only when metrics ask for them, two more steps, merged with the scan's
+   per-user rows before the units are joined: aggregates in a window after each
+   user's first exposure (:func:`windowed_sql`: their few events joined to the
+   units), and the module's ranking scores (:func:`abtest.analysis.ranking.ranked_sql`:
+   judging events grouped by showing, without a join). Without such metrics the
+   statement is exactly the one scan joined to the units;
 3. per user (:func:`per_user_sql`, a subquery, never stored): each metric's
    variables (numerator, denominator, pre-period covariates), winsorized at
    fixed or percentile caps;
@@ -31,10 +40,15 @@ sqlglot, on a warehouse. The plan:
 
 The day-by-day cumulative series reads ``user_days`` (per user and day, the
 post-exposure aggregates, built the same way), made only when that series is
-asked for.
+asked for. Quantile metrics are not read from moments: their per-user values
+(``over: unit``) are columns of ``user_totals`` (:func:`quantile_values_sql`),
+their events' values (``over: event``) a query of their own
+(:func:`quantile_events_sql`).
 
-Identifiers that come from YAML (metric, event and segment names) are
-validated by the spec and quoted here; values are bound as parameters or
+Identifiers that come from YAML (metric, event, column and segment names) are
+validated by the spec and quoted here; values are bound as parameters (the
+builders whose SQL holds filter values return a
+:class:`~abtest.analysis.filters.Query`, the text and its parameters) or
 escaped literals, never pasted raw.
 """
 
@@ -43,8 +57,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from typing import Any
 
+from abtest.analysis.aggregates import Aggregate, metric_aggregates, parts
+from abtest.analysis.filters import Query, compile_filter
 from abtest.analysis.moments import MetricMoments, N
+from abtest.analysis.ranking import ranked_sql
 from abtest.spec import ExperimentSpec, MetricDefinition
 from abtest.store import quote_ident
 
@@ -71,35 +89,32 @@ def segment_grouped_column(i: int) -> str:
     return f"grouped|{i}"
 
 
-def _event_column(event: str, aggregate: str, period: str) -> str:
-    return f"{period}__{event}__{aggregate}"
-
-
-Aggregate = tuple[str, str, str]
-"""One per-user aggregate column: (event type, ``count`` or ``sum``, ``post`` or ``pre``)."""
+Params = dict[str, Any]
+"""Named parameters a query binds (``$name`` in its text): the values of metric filters."""
 
 
 def _event_aggregates(
     spec: ExperimentSpec, pre_start: dt.datetime | None
 ) -> tuple[list[Aggregate], dt.datetime | None]:
-    """The distinct aggregates the metrics read, and the pre-period start they need.
+    """The distinct aggregates the metrics read, in column order, and the pre-period start.
 
-    Every metric's events after exposure (``post``); with ``pre_start``, the
-    events of the CUPED-adjusted metrics in the pre-period (``pre``). The
-    pre-period start is ``None`` when no metric reads it.
+    Every metric's aggregates after exposure (``post``); with ``pre_start``, those
+    of the CUPED-adjusted metrics in the pre-period (``pre``). The pre-period start
+    is ``None`` when no metric reads it. Column order: the one scan's aggregates,
+    then the windowed ones, then the ranking scores (:func:`_steps`).
     """
-    out: dict[Aggregate, None] = {}
-    for _, name in spec.metrics.all() if spec.metrics else []:
-        m = spec.metric(name)
-        for part in (m.numerator, m.denominator):
-            if part is None:
-                continue
-            out[(part.event, part.aggregate, "post")] = None
-            if pre_start is not None and m.cuped:
-                out[(part.event, part.aggregate, "pre")] = None
-    aggregates = list(out)
-    uses_pre = any(period == "pre" for _, _, period in aggregates)
-    return aggregates, (pre_start if uses_pre else None)
+    aggregates = metric_aggregates(spec, pre_start is not None)
+    main, windowed, scores = _steps(aggregates)
+    uses_pre = any(a.period == "pre" for a in aggregates)
+    return [*main, *windowed, *scores], (pre_start if uses_pre else None)
+
+
+def _steps(aggregates: list[Aggregate]) -> tuple[list[Aggregate], ...]:
+    """The aggregates of each step: the one scan (plain and filtered counts and sums), the
+    windowed step (joined to the exposures), the ranking step."""
+    main = [a for a in aggregates if a.window is None and not a.is_score]
+    windowed = [a for a in aggregates if a.window is not None]
+    return main, windowed, [a for a in aggregates if a.is_score]
 
 
 def units_sql(spec: ExperimentSpec, start: dt.datetime, end: dt.datetime) -> str:
@@ -129,31 +144,55 @@ FROM (
 GROUP BY x.user_id"""
 
 
+def _after_exposure(minutes: int, source: str = "u") -> str:
+    """The time ``minutes`` after the first exposure (``exposed_at`` of ``source``)."""
+    return f"{source}.exposed_at + INTERVAL '{int(minutes)}' MINUTE"
+
+
 def _sums(
-    aggregates: list[Aggregate], periods: dict[str, str | None], source: str = "e"
+    aggregates: list[Aggregate],
+    periods: dict[str, str | None],
+    params: Params,
+    source: str = "e",
 ) -> list[str]:
-    """Each aggregate: the count or value sum of an event type in a period (name: condition).
+    """Each aggregate: the count or sum of an event type in a period (name: condition).
 
     ``COUNT(CASE WHEN ... THEN 1 END)`` and ``SUM(CASE WHEN ... THEN value END)``
     rather than summing ``CASE ... ELSE 0``: the same numbers (missing values add
     nothing), and DuckDB aggregates them about a quarter faster (measured). A
-    period without a condition is every row the query's ``WHERE`` keeps.
+    period without a condition is every row the query's ``WHERE`` keeps. A filter
+    adds its condition (its values bound into ``params``); a window, its bounds
+    after the exposure time of the rows' ``u``.
     """
     cols = []
-    for event, aggregate, period in aggregates:
-        when = periods[period]
-        cond = f"{source}.event_type = {literal(event)}" + (f" AND {when}" if when else "")
-        name = quote_ident(_event_column(event, aggregate, period))
-        if aggregate == "count":
+    for a in aggregates:
+        conds = [f"{source}.event_type = {literal(a.event)}"]
+        if periods[a.period]:
+            conds.append(str(periods[a.period]))
+        if a.filter is not None:
+            compiled = compile_filter(a.condition, source)
+            params.update(compiled.params)
+            conds.append(compiled.sql)
+        if a.window is not None:
+            delay, within = a.window
+            conds.append(f"{source}.ts >= {_after_exposure(delay)}")
+            conds.append(f"{source}.ts < {_after_exposure(delay + within)}")
+        cond = " AND ".join(conds)
+        name = quote_ident(a.column)
+        if a.how == "count":
             cols.append(f"COUNT(CASE WHEN {cond} THEN 1 END) AS {name}")
         else:
-            cols.append(f"COALESCE(SUM(CASE WHEN {cond} THEN {source}.value END), 0) AS {name}")
+            value = f"{source}.{'position' if a.how == 'position' else 'value'}"
+            cols.append(f"COALESCE(SUM(CASE WHEN {cond} THEN {value} END), 0) AS {name}")
     return cols
 
 
-def _event_filter(aggregates: list[Aggregate], lower: dt.datetime, end: dt.datetime) -> str:
-    """The rows every aggregate reads: the metrics' event types in ``[lower, end)``."""
-    events = ", ".join(literal(e) for e in dict.fromkeys(e for e, _, _ in aggregates))
+def _event_filter(
+    aggregates: list[Aggregate], lower: dt.datetime, end: dt.datetime, also: tuple[str, ...] = ()
+) -> str:
+    """The rows every aggregate reads: the metrics' event types (and ``also``) in
+    ``[lower, end)``."""
+    events = ", ".join(literal(e) for e in dict.fromkeys([*(a.event for a in aggregates), *also]))
     return (
         f"e.ts >= {ts_literal(lower)} AND e.ts < {ts_literal(end)}\n"
         f"  AND e.event_type IN ({events})"
@@ -183,13 +222,229 @@ def _periods(
     return periods
 
 
+def windowed_sql(
+    aggregates: list[Aggregate],
+    units: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    params: Params,
+    *,
+    by_day: bool = False,
+) -> str:
+    """Per user (and, ``by_day``, per day): the windowed aggregates.
+
+    The windows are relative to each user's first exposure, so this step joins
+    the events to ``units`` (``user_id`` and ``exposed_at``); it reads only the
+    windowed metrics' event types in the analysis window, and each aggregate
+    counts those in its own window: events before the end of the analysis, so
+    that a user whose window is still open at the end counts with the events so
+    far (GrowthBook's in-progress conversions; see :func:`open_window_sql`). The
+    window bounds are in each
+    aggregate's ``CASE`` only, not in the join: an equi-join on the user is
+    cheaper than one with range conditions (measured), and a user without events
+    in their window gets zeros, as without the row.
+    """
+    sums = ",\n  ".join(_sums(aggregates, {"post": None}, params))
+    day = ", CAST(e.ts AS DATE) AS day" if by_day else ""
+    keys = "u.user_id, CAST(e.ts AS DATE)" if by_day else "u.user_id"
+    return f"""
+SELECT u.user_id{day},
+  {sums}
+FROM {units} u
+JOIN events e ON e.user_id = u.user_id
+WHERE {_event_filter(aggregates, start, end)}
+GROUP BY {keys}"""
+
+
+def _scan_sql(
+    aggregates: list[Aggregate],
+    start: dt.datetime,
+    end: dt.datetime,
+    pre_start: dt.datetime | None,
+    params: Params,
+    also: tuple[str, ...] = (),
+) -> str:
+    """The one scan of ``events``: per user, the aggregates over the window, without a join.
+
+    ``first_ts`` is the user's first event in the window among the aggregates' event
+    types and ``also`` (the ranking scores' judging events, which the ranking step
+    reads without a join too), so that every user with events before their exposure
+    is found and recounted.
+    """
+    lower = pre_start if pre_start is not None else start
+    first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
+    window = ",\n  ".join(
+        [*_sums(aggregates, _periods(start, pre_start, None), params), f"MIN({first}) AS first_ts"]
+    )
+    return f"""
+SELECT e.user_id,
+  {window}
+FROM events e
+WHERE {_event_filter(aggregates, lower, end, also)}
+GROUP BY e.user_id"""
+
+
+def _judging_events(scores: list[Aggregate]) -> tuple[str, ...]:
+    """The event types that judge the ranking scores' showings (taps, purchases)."""
+    return tuple(dict.fromkeys(e for a in scores for e in a.gain_of))
+
+
+def user_events_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> Query:
+    """The one scan of ``events``: per user, their aggregates over the window, without a join.
+
+    Totals over the whole window ``[start, end)`` (as ``post__`` columns), over
+    the pre-period, and ``first_ts``, the time of the user's first event in the
+    window, for every user with events (exposed or not). Plain and filtered
+    aggregates only: windowed ones need the exposure time, and ranking scores a
+    grouping by showing.
+    """
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
+    main, _, scores = _steps(aggregates)
+    params: Params = {}
+    sql = _scan_sql(main, start, end, pre_start, params, _judging_events(scores))
+    return Query(sql, params)
+
+
+def user_totals_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> Query:
+    """Every exposed user once, with their aggregates over the window.
+
+    ``units`` are the first exposures (:func:`units_sql`; users exposed to
+    several variants have ``mixed = 1``, for the analyzer to count and drop),
+    ``scanned`` the per-user aggregates of the events (:func:`_scan_sql`).
+    Joined to the units, users without events get zeros. Where ``first_ts`` is at
+    or after the first exposure (or there is none), the window totals are the
+    post-exposure totals; the other users' rows are replaced with
+    :func:`recounted_totals_sql`.
+
+    Only when metrics need them, ``extra`` adds the windowed aggregates
+    (:func:`windowed_sql`, which joins its few events to the units) and the
+    ranking scores (:func:`abtest.analysis.ranking.ranked_sql`, without a join),
+    one row per user, merged with ``scanned`` (a full outer join: both are
+    per-user rows of a few hundred thousand users) before the units are joined
+    once. Without windowed or ranking metrics the statement is the one scan
+    joined to the units, as it always was.
+    """
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
+    main, windowed, scores = _steps(aggregates)
+    params: Params = {}
+    also = _judging_events(scores)
+    ctes = [f"units AS ({units_sql(spec, start, end)}\n)"]
+    if main:
+        ctes.append(f"scanned AS ({_scan_sql(main, start, end, pre_start, params, also)}\n)")
+    if windowed or scores:
+        ctes.append(f"extra AS ({_extra_sql(windowed, scores, start, end, pre_start, params)}\n)")
+    if main and (windowed or scores):
+        columns = [f"s.{quote_ident(a.column)}" for a in main]
+        columns += [f"x.{quote_ident(a.column)}" for a in windowed + scores]
+        ctes.append(
+            f"merged AS (\nSELECT COALESCE(s.user_id, x.user_id) AS user_id, s.first_ts, "
+            f"{', '.join(columns)}\nFROM scanned s\nFULL OUTER JOIN extra x "
+            "ON x.user_id = s.user_id\n)"
+        )
+    source = "merged" if main and (windowed or scores) else "scanned" if main else "extra"
+    first = "s.first_ts" if main else "CAST(NULL AS TIMESTAMP) AS first_ts"
+    totals = "".join(
+        f",\n  COALESCE(s.{quote_ident(a.column)}, 0) AS {quote_ident(a.column)}"
+        for a in aggregates
+    )
+    joined = f"\nLEFT JOIN {source} s ON s.user_id = u.user_id" if aggregates else ""
+    with_ctes = ",\n".join(ctes)
+    sql = f"""
+WITH {with_ctes}
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed, {first}{totals}
+FROM units u{joined}"""
+    return Query(sql, params)
+
+
+def _extra_sql(
+    windowed: list[Aggregate],
+    scores: list[Aggregate],
+    start: dt.datetime,
+    end: dt.datetime,
+    pre_start: dt.datetime | None,
+    params: Params,
+) -> str:
+    """One row per user with the windowed aggregates and the ranking scores: the two
+    steps' rows added up."""
+    if not scores:
+        return windowed_sql(windowed, "units", start, end, params)
+    ranked = ranked_sql(scores, None, start, end, pre_start)
+    if not windowed:
+        return ranked
+    both = windowed + scores
+
+    def branch(step: list[Aggregate], body: str) -> str:  # a step's rows, 0 for the other's
+        cols = ", ".join(
+            f"b.{quote_ident(a.column)}" if a in step else f"0 AS {quote_ident(a.column)}"
+            for a in both
+        )
+        return f"SELECT b.user_id, {cols}\nFROM ({body}\n) b"
+
+    sums = ", ".join(f"SUM(t.{quote_ident(a.column)}) AS {quote_ident(a.column)}" for a in both)
+    return f"""
+SELECT t.user_id, {sums}
+FROM ({branch(windowed, windowed_sql(windowed, "units", start, end, params))}
+UNION ALL
+{branch(scores, ranked)}
+) t
+GROUP BY t.user_id"""
+
+
+def late_exposures_sql() -> str:
+    """How many users of ``user_totals`` have events in the window before their exposure."""
+    return f"SELECT COUNT(*) FROM {USER_TOTALS} WHERE first_ts < exposed_at"
+
+
+def recounted_totals_sql(
+    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
+) -> Query:
+    """The exact totals of the users with events before their exposure, from their events.
+
+    Rows with ``user_totals``' columns (``first_ts`` left empty), to insert in
+    place of those users' window totals: events joined to the exposure time,
+    for these users only (the one scan's aggregates and the ranking scores).
+    Windowed aggregates, computed from the exposure time already, are kept.
+    """
+    aggregates, pre_start = _event_aggregates(spec, pre_start)
+    main, windowed, scores = _steps(aggregates)
+    params: Params = {}
+    lower = pre_start if pre_start is not None else start
+    late = f"(SELECT * FROM {USER_TOTALS} WHERE first_ts < exposed_at)"
+    columns = _sums(main, _periods(start, pre_start, "u.exposed_at"), params)
+    columns += [f"MAX(u.{quote_ident(a.column)}) AS {quote_ident(a.column)}" for a in windowed]
+    columns += [
+        f"COALESCE(MAX(r.{quote_ident(a.column)}), 0) AS {quote_ident(a.column)}" for a in scores
+    ]
+    joins = []
+    if main:
+        joins.append(
+            f"LEFT JOIN events e ON e.user_id = u.user_id AND {_event_filter(main, lower, end)}"
+        )
+    if scores:
+        ranked = ranked_sql(scores, late, start, end, pre_start)
+        joins.append(f"LEFT JOIN ({ranked}\n) r ON r.user_id = u.user_id")
+    listed, joined = ",\n  ".join(columns), "\n".join(joins)
+    sql = f"""
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed,
+  CAST(NULL AS TIMESTAMP) AS first_ts,
+  {listed}
+FROM {late} u
+{joined}
+GROUP BY u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed"""
+    return Query(sql, params)
+
+
 def user_days_sql(
     spec: ExperimentSpec,
     start: dt.datetime,
     end: dt.datetime,
     pre_start: dt.datetime | None,
     late_users: bool,
-) -> str:
+) -> Query:
     """Per exposed user and day, the post-exposure aggregates the metrics need.
 
     As for :func:`user_totals_sql`: one scan of ``events`` grouped by user and
@@ -200,118 +455,101 @@ def user_days_sql(
     before those users' totals are recounted (which clears ``first_ts``). A row
     exists only for a day with post-exposure events. Each row also carries the
     user's variant and, with ``pre_start``, their pre-period aggregates (from
-    ``user_totals``), which the day-by-day series needs with every row.
+    ``user_totals``), which the day-by-day series needs with every row. Windowed
+    aggregates and ranking scores come in rows of their own (the other columns 0:
+    a user may have several rows in a day, which the series adds up).
     """
     every, _ = _event_aggregates(spec, pre_start)
-    aggregates = [a for a in every if a[2] == "post"]
-    names = ", ".join(f"s.{quote_ident(_event_column(*a))}" for a in aggregates)
+    post = [a for a in every if a.period == "post"]
+    main, windowed, scores = _steps(post)
+    params: Params = {}
     carried = ", ".join(
-        ["u.variant", *(f"u.{quote_ident(_event_column(*a))}" for a in every if a[2] == "pre")]
+        ["u.variant", *(f"u.{quote_ident(a.column)}" for a in every if a.period == "pre")]
     )
-    sums = ",\n    ".join(_sums(aggregates, {"post": None}))
+
+    def values(step: list[Aggregate], source: str) -> str:  # the step's columns, 0 for others
+        return ", ".join(
+            f"{source}.{quote_ident(a.column)}" if a in step else f"0 AS {quote_ident(a.column)}"
+            for a in post
+        )
+
+    parts = []
+    if main:
+        parts.append(_scanned_days(main, post, carried, start, end, params, late_users))
+    for step, build in (
+        (windowed, lambda: windowed_sql(windowed, USER_TOTALS, start, end, params, by_day=True)),
+        (scores, lambda: ranked_sql(scores, USER_TOTALS, start, end, None, by_day=True)),
+    ):
+        if step:
+            parts.append(
+                f"SELECT x.user_id, x.day, {values(step, 'x')}, {carried}\nFROM ({build()}\n) x\n"
+                f"JOIN {USER_TOTALS} u ON u.user_id = x.user_id"
+            )
+    if not parts:  # no post-exposure aggregate (only quantiles over events): no rows
+        parts.append(
+            f"SELECT u.user_id, u.exposed_day AS day, {carried}\nFROM {USER_TOTALS} u WHERE 1 = 0"
+        )
+    return Query("\nUNION ALL\n".join(parts), params)
+
+
+def _scanned_days(
+    main: list[Aggregate],
+    post: list[Aggregate],
+    carried: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    params: Params,
+    late_users: bool,
+) -> str:
+    """The rows of :func:`user_days_sql` from the one scan by user and day (and, with
+    ``late_users``, from the late users' events joined to their exposure time)."""
+    names = ", ".join(
+        f"s.{quote_ident(a.column)}" if a in main else f"0 AS {quote_ident(a.column)}" for a in post
+    )
+    sums = _sums(main, {"post": None}, params)
+    per_day = ",\n    ".join(sums)
     query = f"""
-WITH scanned AS (
-  SELECT e.user_id, CAST(e.ts AS DATE) AS day,
-    {sums}
-  FROM events e
-  WHERE {_event_filter(aggregates, start, end)}
-  GROUP BY e.user_id, CAST(e.ts AS DATE)
-)
 SELECT s.user_id, s.day, {names}, {carried}
-FROM scanned s
+FROM (
+  SELECT e.user_id, CAST(e.ts AS DATE) AS day,
+    {per_day}
+  FROM events e
+  WHERE {_event_filter(main, start, end)}
+  GROUP BY e.user_id, CAST(e.ts AS DATE)
+) s
 JOIN {USER_TOTALS} u ON u.user_id = s.user_id
 WHERE u.first_ts >= u.exposed_at"""
     if not late_users:
         return query
+    late = ",\n    ".join(
+        [*sums, *(f"0 AS {quote_ident(a.column)}" for a in post if a not in main)]
+    )
     return f"""{query}
 UNION ALL
 SELECT u.user_id, CAST(e.ts AS DATE) AS day,
-    {sums},
+    {late},
     {carried}
 FROM {USER_TOTALS} u
 JOIN events e ON e.user_id = u.user_id
 WHERE u.first_ts < u.exposed_at AND e.ts >= u.exposed_at
-  AND {_event_filter(aggregates, start, end)}
+  AND {_event_filter(main, start, end)}
 GROUP BY u.user_id, CAST(e.ts AS DATE), {carried}"""
 
 
-def user_events_sql(
-    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
-) -> str:
-    """The one scan of ``events``: per user, their aggregates over the window, without a join.
+def open_window_sql(metrics: list[MetricDefinition], end: dt.datetime) -> str:
+    """One row: per windowed metric (a column named after it), the users of ``user_totals``
+    whose window had not ended at ``end``, the analysis' end.
 
-    Totals over the whole window ``[start, end)`` (as ``post__`` columns), over
-    the pre-period, and ``first_ts``, the time of the user's first event in the
-    window, for every user with events (exposed or not).
+    They are in the analysis with what they did so far (GrowthBook's "include
+    in-progress conversions"): a report can say how many.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    lower = pre_start if pre_start is not None else start
-    first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
-    window = ",\n  ".join(
-        [*_sums(aggregates, _periods(start, pre_start, None)), f"MIN({first}) AS first_ts"]
-    )
-    return f"""
-SELECT e.user_id,
-  {window}
-FROM events e
-WHERE {_event_filter(aggregates, lower, end)}
-GROUP BY e.user_id"""
-
-
-def user_totals_sql(
-    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
-) -> str:
-    """Every exposed user once, with their aggregates over the window.
-
-    ``units`` are the first exposures (:func:`units_sql`; users exposed to
-    several variants have ``mixed = 1``, for the analyzer to count and drop),
-    ``scanned`` the per-user aggregates of the events (:func:`user_events_sql`).
-    Joined to the units, users without events get zeros. Where ``first_ts`` is
-    at or after the first exposure (or there is none), the window totals are
-    the post-exposure totals; the other users' rows are replaced with
-    :func:`recounted_totals_sql`.
-    """
-    aggregates, _ = _event_aggregates(spec, pre_start)
-    totals = ",\n  ".join(
-        f"COALESCE(s.{quote_ident(c)}, 0) AS {quote_ident(c)}"
-        for c in (_event_column(*a) for a in aggregates)
-    )
-    return f"""
-WITH units AS ({units_sql(spec, start, end)}
-),
-scanned AS ({user_events_sql(spec, start, end, pre_start)}
-)
-SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed, s.first_ts,
-  {totals}
-FROM units u
-LEFT JOIN scanned s ON s.user_id = u.user_id"""
-
-
-def late_exposures_sql() -> str:
-    """How many users of ``user_totals`` have events in the window before their exposure."""
-    return f"SELECT COUNT(*) FROM {USER_TOTALS} WHERE first_ts < exposed_at"
-
-
-def recounted_totals_sql(
-    spec: ExperimentSpec, start: dt.datetime, end: dt.datetime, pre_start: dt.datetime | None
-) -> str:
-    """The exact totals of the users with events before their exposure, from their events.
-
-    Rows with ``user_totals``' columns (``first_ts`` left empty), to insert in
-    place of those users' window totals: events joined to the exposure time,
-    for these users only.
-    """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    lower = pre_start if pre_start is not None else start
-    exact = ",\n  ".join(_sums(aggregates, _periods(start, pre_start, "u.exposed_at")))
-    return f"""
-SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed,
-  CAST(NULL AS TIMESTAMP) AS first_ts,
-  {exact}
-FROM {USER_TOTALS} u
-JOIN events e ON e.user_id = u.user_id
-WHERE u.first_ts < u.exposed_at AND {_event_filter(aggregates, lower, end)}
-GROUP BY u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed"""
+    cols = [
+        f"COUNT(CASE WHEN {_after_exposure(m.window.end_minutes, 'd')} > {ts_literal(end)} "
+        f"THEN 1 END) AS {quote_ident(m.name)}"
+        for m in metrics
+        if m.window is not None
+    ]
+    return f"SELECT {', '.join(cols) or '0 AS none'}\nFROM {USER_TOTALS} d"
 
 
 def _column(name: str) -> str:
@@ -327,9 +565,10 @@ def _per_user_value(
     column: Callable[[str], str] = _column,
 ) -> str:
     """The per-user value of a metric's numerator or denominator from summed aggregates."""
-    ev = m.numerator if part in ("x", "num") else m.denominator
-    assert ev is not None
-    raw = f"COALESCE({column(_event_column(ev.event, ev.aggregate, period))}, 0)"
+    num, den = parts(m, period)
+    aggregate = num if part in ("x", "num") else den
+    assert aggregate is not None
+    raw = f"COALESCE({column(aggregate.column)}, 0)"
     if m.kind == "proportion":
         return f"CAST(CASE WHEN {raw} > 0 THEN 1 ELSE 0 END AS DOUBLE PRECISION)"
     value = f"CAST({raw} AS DOUBLE PRECISION)"
@@ -342,10 +581,10 @@ def _aggregate_columns(metrics: list[MetricMoments], period: str) -> list[str]:
     """The aggregate columns the metrics read in a period (``post``, or ``pre`` for CUPED)."""
     return sorted(
         {
-            _event_column(p.event, p.aggregate, period)
+            p.column
             for mm in metrics
             if period == "post" or mm.metric_type.startswith("cuped")
-            for p in (mm.metric.numerator, mm.metric.denominator)
+            for p in parts(mm.metric, period)
             if p is not None
         }
     )
@@ -381,16 +620,16 @@ def per_user_sql(metrics: list[MetricMoments], caps: dict[str, float]) -> str:
     A projection of ``user_totals``, read as a subquery by the moments queries
     rather than stored: writing it would cost more than computing it again.
     """
+    variables = "".join(f",\n  {c}" for c in [_variable_columns(metrics, caps)] if c)
     return f"""
-SELECT d.user_id, d.variant, d.exposed_day,
-  {_variable_columns(metrics, caps)}
+SELECT d.user_id, d.variant, d.exposed_day{variables}
 FROM {USER_TOTALS} d"""
 
 
 def percentile_cap_sql(metric: MetricDefinition) -> str:
     """The pooled percentile (over exposed users) of a metric's per-user numerator."""
     assert metric.winsorize is not None and metric.winsorize.percentile is not None
-    column = quote_ident(_event_column(metric.numerator.event, metric.numerator.aggregate, "post"))
+    column = quote_ident(parts(metric, "post")[0].column)
     return f"""
 SELECT PERCENTILE_CONT({float(metric.winsorize.percentile)!r})
        WITHIN GROUP (ORDER BY COALESCE(d.{column}, 0))
@@ -526,6 +765,11 @@ def moments_by_day_sql(
     query 2.5x faster). Sums of changes equal the direct sums up to rounding
     (1e-12 relative).
     """
+    if not metrics:  # only metrics read otherwise than from moments (quantiles): no rows
+        return (
+            "SELECT CAST(NULL AS VARCHAR) AS variant, CAST(NULL AS DATE) AS day, "
+            f"0 AS {N}\nWHERE 1 = 0"
+        )
     day_rows = ", ".join(f"(DATE {literal(d.isoformat())})" for d in days)
     entry, later, running, before = _steps_columns(metrics)
     changes, accumulated = _moment_changes(metrics)
@@ -562,3 +806,53 @@ SELECT c.variant, days.d AS day,
 FROM changes c
 JOIN days ON c.day <= days.d
 GROUP BY c.variant, days.d"""
+
+
+# --------------------------------------------------------------------------- quantile metrics
+def quantile_value_column(metric: MetricDefinition) -> str:
+    """The column of ``user_totals`` holding each user's value of a ``quantile`` metric
+    with ``over: unit`` (its numerator's count or sum, filtered and windowed as asked)."""
+    if metric.kind != "quantile" or metric.quantile_over != "unit":
+        raise ValueError(f"{metric.name!r} is not a quantile over units")
+    return parts(metric, "post")[0].column
+
+
+def quantile_values_sql(metric: MetricDefinition) -> str:
+    """Every staged user's variant and value of a quantile metric over units (``variant``,
+    ``value``; 0 for users without its events), read from ``user_totals``."""
+    column = quote_ident(quantile_value_column(metric))
+    return f"""
+SELECT d.variant, CAST(COALESCE(d.{column}, 0) AS DOUBLE PRECISION) AS value
+FROM {USER_TOTALS} d"""
+
+
+def quantile_events_sql(metric: MetricDefinition, start: dt.datetime, end: dt.datetime) -> Query:
+    """The variant and ``value`` of every event a quantile metric over events reads.
+
+    The numerator's events with a value, of the staged users (``user_totals``),
+    after their first exposure and before ``end`` (within the metric's window,
+    if any), kept by its filter; ``start`` is the analysis' start.
+    """
+    if metric.kind != "quantile" or metric.quantile_over != "event" or metric.numerator is None:
+        raise ValueError(f"{metric.name!r} is not a quantile over events")
+    params: Params = {}
+    conds = [
+        f"e.event_type = {literal(metric.numerator.event)}",
+        "e.value IS NOT NULL",
+        f"e.ts >= {ts_literal(start)} AND e.ts < {ts_literal(end)}",
+        "e.ts >= u.exposed_at",
+    ]
+    if metric.numerator.filter:
+        compiled = compile_filter(metric.numerator.filter)
+        params.update(compiled.params)
+        conds.append(compiled.sql)
+    if metric.window is not None:
+        conds.append(f"e.ts >= {_after_exposure(metric.window.delay_minutes)}")
+        conds.append(f"e.ts < {_after_exposure(metric.window.end_minutes)}")
+    where = "\n  AND ".join(conds)
+    sql = f"""
+SELECT u.variant, e.value
+FROM {USER_TOTALS} u
+JOIN events e ON e.user_id = u.user_id
+WHERE {where}"""
+    return Query(sql, params)

@@ -63,7 +63,17 @@ def relative_lift(control: float, treatment: float) -> float:
 
 
 def truth_column(metric: MetricDefinition) -> str | None:
-    """The :data:`TRUTH_COLUMNS` entry that is the true value of ``metric`` (None: unknown)."""
+    """The :data:`TRUTH_COLUMNS` entry that is the true value of ``metric`` (None: unknown).
+
+    The simulator knows expected rates per user and impression over the whole
+    experiment: not those of filtered or windowed events, quantiles or the online
+    ranking quality of the module, whose true values it does not compute.
+    """
+    if metric.numerator is None or metric.window is not None or metric.kind == "quantile":
+        return None
+    parts = (metric.numerator, metric.denominator)
+    if any(p is not None and p.filter for p in parts):
+        return None
     num = (metric.numerator.event, metric.numerator.aggregate)
     den = (metric.denominator.event, metric.denominator.aggregate) if metric.denominator else None
     if metric.kind == "ratio" and num == ("tap", "count") and den == ("impression", "count"):

@@ -19,7 +19,15 @@ stack (alias expansion, nesting, size and integer limits: see
 :mod:`~abtest.spec.loading`), and numbers and dates are bounded (``k`` at most
 :data:`~abtest.spec.models.MAX_K`, schedules within 2000-2099).
 
+Metrics may count only some events (``filter``, a condition on the events'
+columns: :mod:`~abtest.spec.filters`), only those in a window after each unit's
+first exposure (``window: {delay: 0h, within: 24h}``), judge the module's
+showings as ranked lists (``kind: ndcg``, ``mrr``, ``tap_position``) or take a
+quantile (``kind: quantile``); ``analysis.engine: bayesian`` reads lifts as
+posteriors.
+
 Modules: :mod:`~abtest.spec.models` (the pydantic models),
+:mod:`~abtest.spec.filters` (filters on events),
 :mod:`~abtest.spec.checks` (rules across fields and files),
 :mod:`~abtest.spec.loading` (YAML to a spec), :mod:`~abtest.spec.errors`.
 """
@@ -38,8 +46,11 @@ from abtest.spec.models import (
     MetricDefinition,
     MetricGroups,
     Namespace,
+    Prior,
+    Ranking,
     Schedule,
     Variant,
+    Window,
     Winsorization,
 )
 
@@ -52,10 +63,13 @@ __all__ = [
     "MetricDefinition",
     "MetricGroups",
     "Namespace",
+    "Prior",
+    "Ranking",
     "Schedule",
     "SpecError",
     "SpecProblem",
     "Variant",
+    "Window",
     "Winsorization",
     "cross_spec_problems",
     "encoder_problems",

@@ -14,7 +14,14 @@ from typing import Any
 
 from abtest.conditions import check_condition
 from abtest.spec.errors import SpecProblem, shown
-from abtest.spec.models import IDENTIFIER_RE, WEIGHT_TOLERANCE, ExperimentSpec
+from abtest.spec.filters import EVENT_COLUMN_TYPES, check_filter, filter_columns
+from abtest.spec.models import (
+    IDENTIFIER_RE,
+    RANKING_KINDS,
+    WEIGHT_TOLERANCE,
+    ExperimentSpec,
+    MetricDefinition,
+)
 
 PathT = tuple[str | int, ...]
 """A field path: mapping keys and list indices, e.g. ``("variants", 1, "weight")``."""
@@ -132,6 +139,7 @@ def _metric_problems(metrics: Any, definitions: Mapping[str, Any]) -> Iterator[t
                     group == "guardrail"
                     and isinstance(definition, Mapping)
                     and (definition.get("direction") is None)
+                    and definition.get("kind") != "tap_position"  # lower_is_better by default
                 ):
                     yield (
                         ("metric_definitions", name, "direction"),
@@ -148,15 +156,14 @@ def _metric_problems(metrics: Any, definitions: Mapping[str, Any]) -> Iterator[t
 def _definition_problems(
     definitions: Mapping[str, Any], analysis: Any
 ) -> Iterator[tuple[PathT, str]]:
-    """Metric definitions asking for CUPED without a pre-period, or named unlike their key."""
+    """Metric definitions asking for CUPED where it cannot apply, named unlike their key,
+    or with malformed filters."""
     pre_days = analysis.get("cuped_pre_period_days") if isinstance(analysis, Mapping) else None
     for name, definition in definitions.items():
-        if isinstance(definition, Mapping) and definition.get("cuped") is True and not pre_days:
-            yield (
-                ("metric_definitions", name, "cuped"),
-                f"metric {name!r} asks for CUPED but the analysis has no pre-period: "
-                "set analysis.cuped_pre_period_days (e.g. 7)",
-            )
+        if isinstance(definition, Mapping) and definition.get("cuped") is True:
+            yield from _cuped_problems(name, definition, pre_days)
+        if isinstance(definition, Mapping):
+            yield from _filter_problems(name, definition)
         if (
             isinstance(definition, Mapping)
             and "name" in definition
@@ -166,6 +173,46 @@ def _definition_problems(
                 ("metric_definitions", name, "name"),
                 f"name {definition['name']!r} differs from its key {name!r}",
             )
+
+
+def _cuped_problems(
+    name: str, definition: Mapping[str, Any], pre_days: Any
+) -> Iterator[tuple[PathT, str]]:
+    """``cuped: true`` written on a metric that cannot be CUPED-adjusted."""
+    path: PathT = ("metric_definitions", name, "cuped")
+    if definition.get("kind") == "quantile":
+        yield (
+            path,
+            (f"metric {name!r} is a quantile, which is never CUPED-adjusted: remove cuped: true"),
+        )
+    elif definition.get("window") is not None:
+        yield (
+            path,
+            (
+                f"metric {name!r} has a window, and windowed metrics are never CUPED-adjusted: "
+                "remove cuped: true"
+            ),
+        )
+    elif not pre_days:
+        yield (
+            path,
+            (
+                f"metric {name!r} asks for CUPED but the analysis has no pre-period: "
+                "set analysis.cuped_pre_period_days (e.g. 7)"
+            ),
+        )
+
+
+def _filter_problems(name: str, definition: Mapping[str, Any]) -> Iterator[tuple[PathT, str]]:
+    """Mistakes in the filters of a metric's numerator and denominator (operators, operand
+    types against the data model's columns; other columns are checked against a database,
+    see :func:`event_column_problems`)."""
+    for part in ("numerator", "denominator"):
+        value = definition.get(part)
+        if not isinstance(value, Mapping) or value.get("filter") is None:
+            continue
+        for fpath, message in check_filter(value["filter"]):
+            yield ("metric_definitions", name, part, "filter", *fpath), message
 
 
 def encoder_problems(
@@ -227,6 +274,8 @@ class DataFacts:
     """Rows of each event type whose ``value`` is not null (what ``aggregate: sum`` adds)."""
     user_columns: Mapping[str, int] | None
     """Non-null values of each column of ``users`` (what ``targeting`` reads)."""
+    event_columns: Mapping[str, str] | None = None
+    """The columns of ``events`` and their SQL types (what metric filters read)."""
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -321,3 +370,84 @@ def data_warnings(spec: ExperimentSpec, facts: DataFacts, where: str) -> list[Sp
                     )
                 )
     return [SpecProblem(source, path, message) for path, message in found]
+
+
+# --------------------------------------------------------------------------- events columns
+def _dotted(path: PathT) -> str:
+    """A field path as problems print it: ``a.b[0].c``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out
+
+
+def _filters(m: MetricDefinition) -> Iterator[tuple[PathT, Any]]:
+    """(field path, filter) of the filters of a metric's numerator and denominator."""
+    for part in ("numerator", "denominator"):
+        ev = getattr(m, part)
+        if ev is not None and ev.filter:
+            yield ("metric_definitions", m.name, part, "filter"), ev.filter
+
+
+def _read_columns(m: MetricDefinition) -> Iterator[tuple[PathT, str]]:
+    """(field path, column) of every events column a metric reads besides the required ones
+    (``ts``, ``user_id``, ``event_type``, ``value``): its filters' columns, and the
+    ``view_id`` and ``position`` of the ranking kinds."""
+    for path, condition in _filters(m):
+        for fpath, column in filter_columns(condition):
+            yield (*path, *fpath), column
+    if m.kind in RANKING_KINDS:
+        kind_path: PathT = ("metric_definitions", m.name, "kind")
+        if m.kind != "tap_position":
+            yield kind_path, "view_id"
+        yield kind_path, "position"
+
+
+def event_column_problems(
+    spec: ExperimentSpec, columns: Mapping[str, str] | None, where: str = "the database"
+) -> tuple[list[SpecProblem], list[SpecProblem]]:
+    """``(errors, warnings)`` about the events columns the metrics of ``spec`` read.
+
+    With ``columns`` (the database's events columns and their SQL types), a column
+    that is not there, or a filter operand of the wrong type for an extra column, is
+    an error: the metric could not be computed. Without (no database given), a
+    column that is not in the data model (:data:`EVENT_COLUMN_TYPES`) can only be a
+    warning that says it is checked with a database.
+    """
+    source = spec.source or spec.key
+    errors: list[SpecProblem] = []
+    warnings: list[SpecProblem] = []
+    seen: set[tuple[str, str]] = set()
+    for m in spec.metric_definitions.values():
+        for path, column in _read_columns(m):
+            at = _dotted(path)
+            if (at, column) in seen:
+                continue
+            seen.add((at, column))
+            if columns is None and column not in EVENT_COLUMN_TYPES:
+                warnings.append(
+                    SpecProblem(
+                        source,
+                        at,
+                        f"{column!r} is not a column of looklift's events table; whether the "
+                        "events have it can only be checked against a database (--db)",
+                    )
+                )
+            elif columns is not None and column not in columns:
+                known = ", ".join(columns)
+                why = f" ({m.kind} metrics read it)" if path[-1] == "kind" else ""
+                errors.append(
+                    SpecProblem(
+                        source,
+                        at,
+                        f"the events table of {where} has no column {shown(column)}{why}"
+                        f"{_did_you_mean(column, columns)}; its columns: {known}",
+                    )
+                )
+        if columns is not None:
+            for path, condition in _filters(m):
+                errors += [
+                    SpecProblem(source, _dotted((*path, *fpath)), f"{message} (in {where})")
+                    for fpath, message in check_filter(condition, columns)
+                ]
+    return errors, warnings

@@ -61,6 +61,7 @@ def demo(
     _print_offline(result.offline)
     if result.offline.counterfactual:
         _print_prediction(result)
+    _print_ndcg(result)
     out.print(result.analysis)
     if result.truth is not None:
         _print_truth(result.analysis, result.truth)
@@ -126,6 +127,24 @@ def _print_prediction(result: DemoResult) -> None:
             rows,
         )
     )
+
+
+def _print_ndcg(result: DemoResult) -> None:
+    """The online nDCG@k lift of the module next to the offline nDCG@k lift, if measured."""
+    from reports.tables import ndcg_table
+
+    analysis, offline, spec = result.analysis, result.offline, result.spec
+    assert analysis is not None and offline is not None and spec is not None
+    encoders = {v.name: v.encoder for v in spec.variants}
+    shown = ndcg_table(analysis, [offline.comparison], encoders.get)
+    if shown is not None:
+        out.print(
+            table(
+                "Ranking quality: offline nDCG (judged queries) vs online nDCG (module views)",
+                list(shown.columns),
+                [r.cells for r in shown.rows],
+            )
+        )
 
 
 def _covers(low: float | None, high: float | None, value: float) -> str:

@@ -10,7 +10,7 @@ import typer
 from looklift.console import OutputFormat, err, out, print_json, table
 
 if TYPE_CHECKING:
-    from abtest.spec import ExperimentSpec
+    from abtest.spec import ExperimentSpec, MetricDefinition
 
 
 def register(app: typer.Typer) -> None:
@@ -18,9 +18,10 @@ def register(app: typer.Typer) -> None:
         "validate",
         help="Check experiment specs (YAML): fields, weights, metrics, targeting, schedule, "
         "and, between the files given, duplicate keys and overlapping namespace ranges. "
-        "With --db, variants must serve encoders that have rows in its neighbors table, "
-        "and event types and users columns that have no rows there are warned about "
-        "(on stderr; the spec stays valid). "
+        "With --db, variants must serve encoders that have rows in its neighbors table "
+        "and metric filters must read columns its events table has; event types and users "
+        "columns that have no rows there are warned about (on stderr; the spec stays "
+        "valid), as are, without --db, filter columns that only a database can check. "
         "Prints a table of the specs; on any problem prints them all and exits with code 2.",
     )(validate)
 
@@ -43,14 +44,14 @@ def validate(
     from rich.markup import escape
 
     from abtest.spec import load_specs
-    from abtest.spec.checks import data_warnings
-    from looklift.store_facts import data_facts_from_db, known_encoders_from_db
+    from looklift.store_facts import data_facts_from_db, known_encoders_from_db, spec_data_warnings
 
     known = known_encoders_from_db(db) if db is not None else None
     specs = load_specs(files, known_encoders=known)
     facts = data_facts_from_db(db) if db is not None else None
-    # warnings: what a valid spec reads that the database has no rows of
-    warnings = [data_warnings(s, facts, str(db)) if facts is not None else [] for s in specs]
+    # errors (raised): events columns the database lacks; warnings: what a valid spec
+    # reads that the database has no rows of, or that only a database could check
+    warnings = spec_data_warnings(specs, facts, str(db))
     for w in (w for ws in warnings for w in ws):
         err.print(f"[yellow]looklift: warning:[/] {escape(str(w))}", highlight=False)
 
@@ -79,6 +80,18 @@ def validate(
         out.print("encoders not checked (pass --db to check them against the neighbors table)")
 
 
+def metric_summary(m: MetricDefinition) -> str:
+    """A metric's kind with its cutoff, quantile, filters and window, e.g. ``ndcg@10``."""
+    text = m.kind + (f"@{m.k}" if m.k is not None else "")
+    if m.quantile is not None:
+        text += f" {m.quantile:g} over {m.quantile_over}s"
+    if any(p is not None and p.filter for p in (m.numerator, m.denominator)):
+        text += ", filtered"
+    if m.window is not None:
+        text += f", window {m.window.delay}..+{m.window.within}"
+    return text
+
+
 def spec_rows(spec: ExperimentSpec) -> list[list[str]]:
     """The fields of a spec worth seeing at a glance, as (field, value) rows."""
     summary = spec.summary()
@@ -104,15 +117,19 @@ def spec_rows(spec: ExperimentSpec) -> list[list[str]]:
         rows.append(["forced", f"{len(spec.forced)} unit(s)"])
     if spec.metrics:
         for group, name in spec.metrics.all():
-            m = spec.metric(name)
-            rows.append([f"{group} metric", f"{name} ({m.kind})"])
+            rows.append([f"{group} metric", f"{name} ({metric_summary(spec.metric(name))})"])
     a = spec.analysis
+    engine = (
+        f"bayesian (chance to win {a.chance_to_win:g}, risk {a.risk_threshold:g})"
+        if a.bayesian
+        else f"correction {a.correction}"
+    )
     rows.append(
         [
             "analysis",
             f"alpha {a.alpha:g}, {a.test}"
             + (f" (tuning {a.sequential_tuning:g})" if a.sequential else "")
-            + f", CUPED {a.cuped_pre_period_days} d, correction {a.correction}",
+            + f", CUPED {a.cuped_pre_period_days} d, {engine}",
         ]
     )
     if spec.schedule:

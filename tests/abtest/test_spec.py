@@ -557,3 +557,278 @@ def test_control_characters_and_oversized_files_are_one_line_problems(tmp_path: 
     big.write_text("key: x\ndescription: " + "x" * (5 * 1024 * 1024) + "\n")
     with pytest.raises(SpecError, match="larger than 4 MiB"):
         load_spec(big)
+
+
+# --------------------------------------------------------------------------- filters, windows,
+# ranking and quantile metrics, the Bayesian engine's settings
+def with_metric(name: str, definition: dict[str, Any], **analysis: Any) -> dict[str, Any]:
+    """BASE with one more metric definition, listed as secondary."""
+    data = copy.deepcopy(BASE)
+    data["metric_definitions"][name] = definition
+    data["metrics"]["secondary"] = [name]
+    data["analysis"] = analysis
+    return data
+
+
+def test_filters_windows_ranking_and_quantiles_parse() -> None:
+    spec = parse_spec(
+        with_metric(
+            "module_buys",
+            {
+                "kind": "mean",
+                "numerator": {"event": "purchase", "filter": {"source_item_id": {"$exists": True}}},
+                "window": {"delay": "30m", "within": "1d"},
+            },
+        )
+    )
+    m = spec.metric("module_buys")
+    assert m.numerator is not None and m.numerator.filter == {"source_item_id": {"$exists": True}}
+    assert m.window is not None and m.window.key == (30, 1440) and m.window.end_minutes == 1470
+    assert not m.cuped_applies and m.cuped  # windowed: never adjusted
+    weeks = {"kind": "mean", "numerator": "tap", "window": {"within": "2w"}}
+    window = parse_spec(with_metric("w", weeks)).metric("w").window
+    assert window is not None and window.delay == "0h" and window.key == (0, 2 * 7 * 24 * 60)
+    ndcg = parse_spec(with_metric("ndcg", {"kind": "ndcg", "k": 10})).metric("ndcg")
+    assert ndcg.k == 10 and ndcg.numerator is None and ndcg.higher_is_better
+    assert ndcg.ranking_events.view == "impression"
+    assert ndcg.ranking_events.gains == {"tap": 1.0, "purchase": 2.0}
+    assert set(ndcg.event_types) == {"impression", "tap", "purchase"}
+    tap_position = parse_spec(with_metric("tp", {"kind": "tap_position"})).metric("tp")
+    assert tap_position.direction == "lower_is_better" and not tap_position.higher_is_better
+    custom = parse_spec(
+        with_metric(
+            "mrr", {"kind": "mrr", "ranking": {"view": "shown", "gains": {"click": 1, "buy": 5}}}
+        )
+    ).metric("mrr")
+    assert custom.k is None and custom.ranking_events.gains == {"click": 1.0, "buy": 5.0}
+    q = parse_spec(
+        with_metric("p90", {"kind": "quantile", "quantile": 0.9, "numerator": "purchase"})
+    ).metric("p90")
+    assert q.quantile == 0.9 and q.quantile_over == "unit" and not q.cuped_applies
+
+
+def test_a_guardrail_on_tap_position_needs_no_direction(tmp_path: Path) -> None:
+    data = with_metric("tp", {"kind": "tap_position"})
+    data["metrics"] = {"primary": ["ctr"], "guardrail": ["imps", "tp"]}
+    assert load_spec(write(tmp_path, data)).metric("tp").direction == "lower_is_better"
+
+
+def test_the_bayesian_engine_s_settings() -> None:
+    a = parse_spec(changed(analysis={"engine": "bayesian"})).analysis
+    assert a.bayesian and a.chance_to_win == 0.95 and a.risk_threshold == 0.0025
+    assert a.prior is None
+    a = parse_spec(
+        changed(analysis={"engine": "bayesian", "prior": {"variance": 0.09}, "chance_to_win": 0.9})
+    ).analysis
+    assert a.prior is not None and (a.prior.mean, a.prior.variance) == (0.0, 0.09)
+    assert parse_spec(BASE).analysis.engine == "frequentist"
+
+
+def _m(definition: dict[str, Any]) -> dict[str, Any]:
+    return {"metric_definitions__ctr": definition}
+
+
+def _filtered(condition: Any) -> dict[str, Any]:
+    return _m({"kind": "mean", "numerator": {"event": "purchase", "filter": condition}})
+
+
+@pytest.mark.parametrize(
+    ("updates", "path", "fragment"),
+    [
+        (
+            _filtered({"position": {"$lte2": 3}}),
+            "metric_definitions.ctr.numerator.filter.position.$lte2",
+            "unknown operator '$lte2'; did you mean '$lte'?",
+        ),
+        (
+            _filtered({"view_id": {"$regex": "^v"}}),
+            "metric_definitions.ctr.numerator.filter.view_id.$regex",
+            "operator $regex is not supported in metric filters",
+        ),
+        (
+            _filtered({"$or": [{"position": 1}, {"brand": {"$vgt": "1.0"}}]}),
+            "metric_definitions.ctr.numerator.filter.$or[1].brand.$vgt",
+            "not supported in metric filters",
+        ),
+        (
+            _filtered({"bad col": 1}),
+            "metric_definitions.ctr.numerator.filter.bad col",
+            "is not a column name",
+        ),
+        (
+            _filtered({"position": "1"}),
+            "metric_definitions.ctr.numerator.filter.position",
+            "column 'position' holds numbers; compare it with a number, got '1'",
+        ),
+        (
+            _filtered({"view_id": {"$in": ["v1", 2]}}),
+            "metric_definitions.ctr.numerator.filter.view_id.$in[1]",
+            "holds text",
+        ),
+        (
+            _filtered({"position": {"$in": 3}}),
+            "metric_definitions.ctr.numerator.filter.position.$in",
+            "$in takes a list",
+        ),
+        (
+            _filtered({"position": [1, 2]}),
+            "metric_definitions.ctr.numerator.filter.position",
+            "did you mean $in?",
+        ),
+        (
+            _filtered({"source_item_id": {"$exists": "yes"}}),
+            "metric_definitions.ctr.numerator.filter.source_item_id.$exists",
+            "takes true or false",
+        ),
+        (
+            _filtered({"position": {"$lt": None}}),
+            "metric_definitions.ctr.numerator.filter.position.$lt",
+            "cannot compare with null",
+        ),
+        (
+            _filtered({"value": {"$gt": float("inf")}}),
+            "metric_definitions.ctr.numerator.filter.value.$gt",
+            "finite",
+        ),
+        (
+            _filtered({"ts": {"$gte": "2026-03-02"}}),
+            "metric_definitions.ctr.numerator.filter.ts",
+            "cannot be filtered on",
+        ),
+        (
+            _filtered({"$lte": 3}),
+            "metric_definitions.ctr.numerator.filter.$lte",
+            "applies to a column",
+        ),
+        (_filtered([1]), "metric_definitions.ctr.numerator.filter", "valid dictionary"),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"delay": "48h", "within": "24h"}}),
+            "metric_definitions.ctr.window",
+            "within (24h) is shorter than delay (48h)",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"within": "24 hours"}}),
+            "metric_definitions.ctr.window.within",
+            "write a duration as a whole number and a unit",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"within": "0h"}}),
+            "metric_definitions.ctr.window.within",
+            "must be longer than 0",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"delay": "-1h", "within": "1h"}}),
+            "metric_definitions.ctr.window.delay",
+            "write a duration",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"within": "400d"}}),
+            "metric_definitions.ctr.window.within",
+            "at most 365d",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"delay": "1h"}}),
+            "metric_definitions.ctr.window.within",
+            "required field is missing",
+        ),
+        (
+            _m({"kind": "quantile", "quantile": 1.5, "numerator": "tap"}),
+            "metric_definitions.ctr.quantile",
+            "less than 1",
+        ),
+        (
+            _m({"kind": "quantile", "quantile": 0, "numerator": "tap"}),
+            "metric_definitions.ctr.quantile",
+            "greater than 0",
+        ),
+        (_m({"kind": "quantile", "numerator": "tap"}), "metric_definitions.ctr", "needs quantile"),
+        (
+            _m({"kind": "quantile", "quantile": 0.5, "over": "event", "numerator": "purchase"}),
+            "metric_definitions.ctr",
+            "use aggregate: sum",
+        ),
+        (
+            _m(
+                {"kind": "quantile", "quantile": 0.5, "numerator": "tap", "winsorize": {"upper": 3}}
+            ),
+            "metric_definitions.ctr",
+            "cannot be winsorized",
+        ),
+        (
+            _m({"kind": "quantile", "quantile": 0.5, "numerator": "tap", "cuped": True}),
+            "metric_definitions.ctr.cuped",
+            "never CUPED-adjusted",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "window": {"within": "1d"}, "cuped": True}),
+            "metric_definitions.ctr.cuped",
+            "windowed metrics are never CUPED-adjusted",
+        ),
+        (
+            _m({"kind": "mean", "numerator": "tap", "over": "unit"}),
+            "metric_definitions.ctr",
+            "only apply to kind: quantile",
+        ),
+        (_m({"kind": "ndcg"}), "metric_definitions.ctr", "needs k"),
+        (_m({"kind": "ndcg", "k": 0}), "metric_definitions.ctr.k", "greater than or equal to 1"),
+        (_m({"kind": "mrr", "k": 101}), "metric_definitions.ctr.k", "less than or equal to 100"),
+        (_m({"kind": "ndcg", "k": True}), "metric_definitions.ctr.k", "boolean"),
+        (
+            _m({"kind": "ndcg", "k": 10, "numerator": "tap"}),
+            "metric_definitions.ctr",
+            "not a numerator or a denominator",
+        ),
+        (
+            _m({"kind": "ndcg", "k": 10, "window": {"within": "1d"}}),
+            "metric_definitions.ctr",
+            "cannot have a window",
+        ),
+        (_m({"kind": "tap_position", "k": 3}), "metric_definitions.ctr", "takes no k"),
+        (
+            _m({"kind": "mean", "numerator": "tap", "k": 3}),
+            "metric_definitions.ctr",
+            "k and ranking",
+        ),
+        (
+            _m({"kind": "mrr", "ranking": {"gains": {"impression": 1}}}),
+            "metric_definitions.ctr.ranking",
+            "cannot also judge it",
+        ),
+        (
+            _m({"kind": "mrr", "ranking": {"gains": {"tap": 0}}}),
+            "metric_definitions.ctr.ranking.gains.tap",
+            "greater than 0",
+        ),
+        (
+            {"analysis": {"engine": "bayesian", "test": "sequential"}},
+            "analysis",
+            "engine: bayesian cannot be combined with test: sequential",
+        ),
+        (
+            {"analysis": {"prior": {"variance": 0.1}}},
+            "analysis",
+            "prior only apply with engine: bayesian",
+        ),
+        (
+            {"analysis": {"engine": "bayesian", "chance_to_win": 0.5}},
+            "analysis.chance_to_win",
+            "greater than 0.5",
+        ),
+        (
+            {"analysis": {"engine": "bayesian", "risk_threshold": 0}},
+            "analysis.risk_threshold",
+            "greater than 0",
+        ),
+        (
+            {"analysis": {"engine": "bayesian", "prior": {"mean": 0, "variance": 0}}},
+            "analysis.prior.variance",
+            "greater than 0",
+        ),
+        ({"analysis": {"engine": "bayes"}}, "analysis.engine", "'frequentist' or 'bayesian'"),
+    ],
+)
+def test_each_mistake_in_the_new_fields_is_named(
+    tmp_path: Path, updates: dict, path: str, fragment: str
+) -> None:
+    found = problems_of(tmp_path, changed(**updates))
+    assert any(p.startswith(path + ":") and fragment in p for p in found), found

@@ -62,7 +62,7 @@ def test_the_journey_from_the_command_line(db: Path, capsys: pytest.CaptureFixtu
     code, out, _ = looklift(capsys, "analyze", SPEC, "--db", str(db), "--format", "json")
     result = json.loads(out)
     assert code == 0 and result["experiment"] == "similar-looks"
-    assert len(result["comparisons"]) == 5 and result["health"]["srm"]["flagged"] is False
+    assert len(result["comparisons"]) == 7 and result["health"]["srm"]["flagged"] is False
 
     code, out, _ = looklift(
         capsys, "analyze", SPEC, "--db", str(db), "--as-of", "2026-03-03", "--format", "json"

@@ -163,6 +163,7 @@ def test_with_db_what_has_no_rows_is_a_warning(
     write_toy_neighbors(world_copy, "finetuned")
     with Store(world_copy) as store:
         user = store.fetch_one("SELECT min(user_id) FROM users")[0]  # type: ignore[index]
+        store.ingest("users", pl.DataFrame({"user_id": ["u1"], "platform": ["ios"]}))
         store.ingest(
             "events",
             pl.DataFrame(
@@ -229,7 +230,7 @@ def _example_with(old: str, new: str) -> str:
     [
         pytest.param(
             _example_with("end: 2026-03-16", "end: 2026-04-31"),
-            ":172: schedule.end: '2026-04-31' is not a valid date or time: day is out of range",
+            ":193: schedule.end: '2026-04-31' is not a valid date or time: day is out of range",
             id="impossible-date",
         ),
         pytest.param(
@@ -281,3 +282,143 @@ def test_hostile_yaml_is_one_line_and_exit_2(
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"looklift: error: {spec}") and says in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.yaml"]
+
+
+# --------------------------------------------------------------------------- metric filters,
+# windows, ranking and quantile metrics
+FILTERED = (
+    "numerator: {event: purchase}\n",
+    "numerator: {event: purchase, filter: {brand: {$in: [acme]}, "
+    "source_item_id: {$exists: true}}}\n",
+)
+"""The example's purchase conversion counting only module purchases of one brand (a team's
+own column of the events)."""
+
+
+def _db_with_events(tmp_path: Path, extra: dict[str, list[object]]) -> Path:
+    """A database whose neighbors know the example's encoders and whose events have the
+    data model's columns and ``extra`` ones."""
+    import datetime as dt
+
+    from abtest.store import Store
+
+    db = tmp_path / "events.duckdb"
+    with Store(db) as store:
+        store.ingest(
+            "neighbors",
+            pl.DataFrame(
+                {
+                    "encoder": ["cnn-pca", "finetuned"],
+                    "item_id": [1, 1],
+                    "rank": [1, 1],
+                    "neighbor_id": [2, 2],
+                    "score": [1.0, 1.0],
+                }
+            ),
+        )
+        store.ingest("users", pl.DataFrame({"user_id": ["u1"], "platform": ["ios"]}))
+        store.ingest(
+            "events",
+            pl.DataFrame(
+                {
+                    "event_id": ["e1", "e2", "e3"],
+                    "ts": [dt.datetime(2026, 3, 3)] * 3,
+                    "user_id": ["u1"] * 3,
+                    "event_type": ["impression", "tap", "purchase"],
+                    "value": [None, None, 10.0],
+                    **extra,
+                }
+            ),
+        )
+    return db
+
+
+def test_a_filter_on_a_column_the_events_lack_exits_2_with_db_and_warns_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "filtered.yaml"
+    spec.write_text(_example_with(*FILTERED))
+    db = _db_with_events(tmp_path, {"colour": ["red", "red", "blue"]})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run(capsys, "validate", str(spec), "--db", str(db))
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert (
+        f"{spec}: metric_definitions.purchase_conversion.numerator.filter.brand: the events "
+        f"table of {db} has no column 'brand'" in err
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+    code, out, err = run(capsys, "validate", str(spec))
+    assert code == 0, err
+    assert "1 valid experiment spec" in out
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith("looklift: warning: ")
+    assert "numerator.filter.brand: 'brand' is not a column of looklift's events table" in warning
+    assert "can only be checked against a database (--db)" in warning
+
+
+def test_a_filter_on_a_team_s_own_column_passes_with_db_when_the_types_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "filtered.yaml"
+    spec.write_text(_example_with(*FILTERED))
+    db = _db_with_events(tmp_path, {"brand": ["acme", "acme", "zeta"]})
+    code, out, err = run(capsys, "validate", str(spec), "--db", str(db))
+    assert code == 0 and err == "", err
+    assert "purchase_conversion (proportion, filtered)" in out
+    spec.write_text(
+        _example_with(FILTERED[0], "numerator: {event: purchase, filter: {brand: 3}}\n")
+    )
+    code, _, err = run(capsys, "validate", str(spec), "--db", str(db))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "numerator.filter.brand: column 'brand' holds text; compare it with text, got 3" in err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        pytest.param(
+            *FILTERED[:1],
+            "numerator: {event: purchase, filter: {position: {$lte2: 3}}}\n",
+            "metric_definitions.purchase_conversion.numerator.filter.position.$lte2: unknown "
+            "operator '$lte2'; did you mean '$lte'?",
+            id="unknown-operator",
+        ),
+        pytest.param(
+            *FILTERED[:1],
+            "numerator: {event: purchase}\n    window: {delay: 2d, within: 1d}\n",
+            "metric_definitions.purchase_conversion.window: within (1d) is shorter than delay (2d)",
+            id="window-shorter-than-its-delay",
+        ),
+        pytest.param(
+            *FILTERED[:1],
+            "numerator: {event: purchase}\n    window: {within: 1 day}\n",
+            "metric_definitions.purchase_conversion.window.within: write a duration",
+            id="bad-duration",
+        ),
+        pytest.param(
+            "  purchases_per_user:\n    kind: mean\n",
+            "  purchases_per_user:\n    kind: quantile\n    quantile: 1.5\n",
+            "metric_definitions.purchases_per_user.quantile: Input should be less than 1",
+            id="quantile-outside-0-1",
+        ),
+        pytest.param(
+            "  purchases_per_user:\n    kind: mean\n    numerator: {event: purchase, aggregate: "
+            "count}\n",
+            "  purchases_per_user:\n    kind: ndcg\n    k: 0\n",
+            "metric_definitions.purchases_per_user.k: Input should be greater than or equal to 1",
+            id="k-below-1",
+        ),
+    ],
+)
+def test_mistakes_in_the_new_metric_fields_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, says: str
+) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(_example_with(old, new))
+    code, out, err = run(capsys, "validate", str(spec))
+    assert code == 2 and out == "", err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"looklift: error: {spec}:") and says in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]

@@ -6,11 +6,15 @@ import dataclasses
 import html
 import json
 import re
+from pathlib import Path
 
 from plotly.offline import get_plotlyjs
 
 from abtest import format as fmt
+from abtest.analysis import analyze
 from abtest.analysis.decision_text import decision_text
+from abtest.spec import load_spec
+from abtest.store import Store
 from reports import ReportInputs, ReportPaths, render_html
 from reports.html_report import figure_json
 from tests.reports.builders import PWNED_TITLE
@@ -182,3 +186,30 @@ def test_every_interval_says_its_level(report_inputs: ReportInputs) -> None:
     names = [t.get("name", "") for t in figures["cumulative"]["data"]]
     bands = [n for n in names if "lift" not in n and ":" in n]
     assert bands and all(re.search(r"\d+% (CI|confidence sequence)$", n) for n in bands)
+
+
+def test_the_bayesian_read_out_shows_chance_to_win_and_risk(
+    report_inputs: ReportInputs, reported_db: tuple[Path, Path]
+) -> None:
+    """With ``engine: bayesian`` the metric table shows the credible interval, chance to
+    win and risk of each comparison (the result's own numbers), and no p-values."""
+    db, spec_file = reported_db
+    spec = load_spec(spec_file)
+    analysis = spec.analysis.model_copy(update={"engine": "bayesian", "test": "fixed_horizon"})
+    with Store(db, read_only=True) as store:
+        result = analyze(store, spec.model_copy(update={"analysis": analysis}))
+    assert result.bayesian is not None
+    text = page(dataclasses.replace(report_inputs, result=result))
+    head = text[text.index('<table class="metrics">') : text.index("<tbody>")]
+    assert "chance to win" in head and "risk" in head and "95% CrI" in head
+    assert '<th class="num">p</th>' not in head and "adjusted p" not in head
+    rows = _metric_table_rows(text)
+    by_metric = {c.metric: c for c in result.comparisons}
+    assert len(rows) == len(result.comparisons)
+    for cells in rows:
+        b = by_metric[cells[0][0]].bayes
+        assert b is not None
+        assert " ".join(cells[5][1:]) == fmt.interval(b.ci_low, b.ci_high)
+        shown = [html.unescape(" ".join(cell)) for cell in cells[6:8]]
+        assert shown == [fmt.chance(b.chance_to_win), fmt.risk(b.risk_treatment)]
+    assert "Bayesian, flat prior" in text and "Chance to win:" in text

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlglot
 
 from abtest.analysis import sql as analysis_sql
+from abtest.analysis.filters import Query
 from abtest.analysis.moments import metric_moments
 from tests.abtest.analysis.builders import END, START, make_spec
 
@@ -28,8 +29,9 @@ def test_sql_is_portable_to_warehouses(db: Path) -> None:
         analysis_sql.moments_by_day_sql(variables, [START.date(), END.date()], {}),
     ]
     for query in queries:
+        text = query.sql if isinstance(query, Query) else query
         for dialect in ("postgres", "spark", "snowflake", "bigquery"):
             out = sqlglot.transpile(
-                query, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE
+                text, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE
             )
             assert out and out[0]

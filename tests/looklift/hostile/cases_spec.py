@@ -149,6 +149,68 @@ CASES: list[Case] = [
     ),
 ]
 
+# --------------------------------------------------------------------------- new metric fields
+# (issue "metrics real experiments need"): filters on events, windows after the exposure,
+# ranking and quantile metrics. Each mistake is one line naming the field, before any work.
+_PURCHASE = "numerator: {event: purchase}\n"
+_PER_USER = (
+    "  purchases_per_user:\n    kind: mean\n    numerator: {event: purchase, aggregate: count}\n"
+)
+CASES += [
+    *_every_verb(
+        "filter-unknown-operator",
+        spec_with(_PURCHASE, "numerator: {event: purchase, filter: {position: {$lte2: 3}}}\n"),
+        "purchase_conversion.numerator.filter.position.$lte2: unknown operator '$lte2'",
+    ),
+    _validate(
+        "filter-unsupported-operator",
+        spec_with(_PURCHASE, "numerator: {event: purchase, filter: {view_id: {$regex: x}}}\n"),
+        "filter.view_id.$regex: operator $regex is not supported in metric filters",
+    ),
+    _validate(
+        "filter-sql-in-a-value-and-a-column",
+        spec_with(
+            _PURCHASE,
+            'numerator: {event: purchase, filter: {"x; DROP TABLE events": "\'; --"}}\n',
+        ),
+        "is not a column name",
+    ),
+    _validate(
+        "window-shorter-than-its-delay",
+        spec_with(_PURCHASE, _PURCHASE + "    window: {delay: 2d, within: 1d}\n"),
+        "purchase_conversion.window: within (1d) is shorter than delay (2d)",
+    ),
+    _validate(
+        "window-bad-duration",
+        spec_with(_PURCHASE, _PURCHASE + "    window: {within: 24 hours}\n"),
+        "purchase_conversion.window.within: write a duration",
+    ),
+    _validate(
+        "quantile-outside-0-1",
+        spec_with(_PER_USER, _PER_USER.replace("kind: mean", "kind: quantile\n    quantile: 1.5")),
+        "metric_definitions.purchases_per_user.quantile: Input should be less than 1",
+    ),
+    _validate(
+        "ndcg-k-below-1",
+        spec_with(_PER_USER, "  purchases_per_user:\n    kind: ndcg\n    k: 0\n"),
+        "metric_definitions.purchases_per_user.k: Input should be greater than or equal to 1",
+    ),
+    *(
+        Case(
+            f"spec-filter-on-a-missing-column-{verb}",
+            args,
+            says="purchase_conversion.numerator.filter.brand: the events table of",
+            files={
+                EVIL: spec_with(_PURCHASE, "numerator: {event: purchase, filter: {brand: acme}}\n")
+            },
+        )
+        for verb, args in (
+            ("validate", (*VERBS["validate"], "--db", "{db}")),
+            ("analyze", VERBS["analyze"]),
+        )
+    ),
+]
+
 # --------------------------------------------------------------------------- held already
 _SQL = "'; DROP TABLE events; --"
 CASES += [
