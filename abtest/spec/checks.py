@@ -288,22 +288,12 @@ def _targeted_attributes(
 ) -> Iterator[tuple[PathT, str]]:
     """(field path, attribute) of every attribute a GrowthBook condition reads.
 
-    Keys not starting with ``$`` are attributes (``a.b`` reads attribute ``a``);
-    ``$and``/``$or``/``$nor`` hold lists of conditions and ``$not`` one condition.
-    An attribute's own operators (``$elemMatch``...) are about its value, not
-    other attributes, so they are not descended into.
+    The keys a condition reads are found as a filter's columns are
+    (:func:`~abtest.spec.filters.filter_columns`: through ``$and``/``$or``/``$nor``
+    and ``$not``, never into an attribute's own operators); ``a.b`` reads attribute ``a``.
     """
-    if not isinstance(condition, Mapping):
-        return
-    for key, value in condition.items():
-        key = str(key)
-        if key in ("$and", "$or", "$nor") and isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from _targeted_attributes(sub, (*path, key, i))
-        elif key == "$not":
-            yield from _targeted_attributes(value, (*path, key))
-        elif not key.startswith("$"):
-            yield (*path, key), key.split(".", 1)[0]
+    for where, key in filter_columns(condition, path):
+        yield where, key.split(".", 1)[0]
 
 
 def data_warnings(spec: ExperimentSpec, facts: DataFacts, where: str) -> list[SpecProblem]:
