@@ -74,6 +74,7 @@ def render_html(inputs: ReportInputs, *, plotlyjs: str | None = None) -> str:
         adjusted_ci_levels=tables.adjusted_ci_levels(metric_rows),
         settings=tables.settings_line(result),
         window_notes=open_window_notes(result),
+        source_note=result.source,
         window=tables.window_line(result),
         srm_table=tables.srm_table(result),
         srm_verdict=tables.srm_verdict(result),

@@ -137,6 +137,7 @@ def _metrics(inputs: ReportInputs) -> list[str]:
         md(caption),
         md_table(tables.TextTable(tuple(columns), tuple(cells))),
         *(md(f"Window: {n}.") for n in open_window_notes(result)),
+        *([md(f"Data: {result.source}.")] if result.source else []),
     ]
     guards = [
         f"- Guardrail {md(r.metric)} / {md(r.variant)}: "

@@ -32,6 +32,7 @@ from abtest.analysis.moments import MetricMoments, metric_moments
 from abtest.analysis.quantiles import quantile_metrics, variant_quantiles
 from abtest.analysis.result import AnalysisResult
 from abtest.analysis.staging import fetch_rows, staged_tables
+from abtest.analysis.state.reading import StateUse, state_use
 from abtest.analysis.window import (
     AnalysisError,
     analysis_window,
@@ -55,13 +56,16 @@ def analyze(
     as_of: dt.date | dt.datetime | None = None,
     segments: Sequence[str] | None = None,
     daily: bool = True,
+    use_state: bool = True,
 ) -> AnalysisResult:
     """Analyze ``spec`` on the data in ``store``.
 
     ``as_of`` analyses the data up to the end of that day (as an analyst looking
     at a running experiment would). ``segments`` are ``users`` columns to break
     results down by (default: platform, country, is_new where present);
-    ``daily`` adds the cumulative day-by-day series.
+    ``daily`` adds the cumulative day-by-day series. The experiment's state
+    (``looklift refresh``) is read instead of the raw tables when it is fresh and
+    ``use_state``; the result's :attr:`~AnalysisResult.source` says which.
     """
     check_store(store)
     if spec.metrics is None:
@@ -73,7 +77,10 @@ def analyze(
     test: Test = "sequential" if settings.sequential else "welch"
     metrics = metric_moments(spec, settings.cuped_pre_period_days > 0)
     pre_start = pre_period_start(spec, window[0])
-    with staged_tables(store, spec, metrics, window, pre_start, daily=daily) as staged:
+    state = state_use(store, spec, window, pre_start) if use_state else StateUse(None, None)
+    with staged_tables(
+        store, spec, metrics, window, pre_start, daily=daily, state=state.meta
+    ) as staged:
         caps, open_windows = staged.caps, staged.open_windows
         rows = fetch_rows(store, sql.moments_by_variant_sql(metrics, caps))
         by_variant = {r["variant"]: r for r in rows}
@@ -110,6 +117,7 @@ def analyze(
         decision=decide(comparisons, infos, health),
         bayesian=bayesian_settings(settings),
         open_windows=dict(open_windows),
+        source=state.note,
     )
     return result
 

@@ -176,15 +176,13 @@ def _per_view(group: Sequence[Aggregate], judged: str, by_day: bool, period: str
 def _group_sql(
     group: Sequence[Aggregate],
     columns: Sequence[Aggregate],
-    units: str | None,
-    window: tuple[dt.datetime, dt.datetime, dt.datetime | None],
+    judged: str,
+    needs_pre: bool,
     by_day: bool,
 ) -> str:
-    """Per user (and day), the scores of ``group`` (which share their gains); 0 for the
-    other ``columns``."""
-    start, end, pre_start = window
-    needs_pre = any(a.period == "pre" for a in group)
-    judged = _judged(group, units, start, end, pre_start if needs_pre else None, by_day)
+    """Per user (and day), the scores of ``group`` (which share their gains) from its
+    engaged positions ``judged`` (:func:`_judged` or :func:`_judged_from_state`); 0 for
+    the other ``columns``."""
 
     def total(a: Aggregate) -> str:  # an aggregate's per-user sum over its period's showings
         if a not in group:
@@ -205,6 +203,64 @@ SELECT {keys},
 FROM ({per_view}
 ) v
 GROUP BY {keys}"""
+
+
+def _judged_from_state(
+    group: Sequence[Aggregate], table: str, before: dt.date, needs_pre: bool, by_day: bool
+) -> str:
+    """:func:`_judged`'s rows from an experiment's ``judged`` state table (events already
+    kept after each user's exposure, or in the pre-period), of the days before ``before``."""
+    gains = group[0].gain_of
+    events = ", ".join(_literal(e) for e in gains)
+    gain = " ".join(f"WHEN {_literal(e)} THEN {_double(float(g))}" for e, g in gains.items())
+    period_column, period_key = (", j.period", ", j.period") if needs_pre else ("", "")
+    only_post = "" if needs_pre else " AND j.period = 'post'"
+    first = ", MIN(j.first_ts) AS first_ts" if by_day else ""
+    return f"""
+    SELECT j.user_id, j.view_id{period_column}, j.position,
+      MAX(CASE j.event_type {gain} END) AS gain{first}
+    FROM {table} j
+    WHERE j.event_type IN ({events}) AND j.day < DATE {_literal(before.isoformat())}{only_post}
+    GROUP BY j.user_id, j.view_id{period_key}, j.position"""
+
+
+def _grouped(scores: Sequence[Aggregate]) -> list[list[Aggregate]]:
+    """The scores grouped by their gains (one pass over the judging events per group)."""
+    groups: dict[str | None, list[Aggregate]] = {}
+    for a in scores:
+        groups.setdefault(a.gains, []).append(a)
+    return list(groups.values())
+
+
+def _summed(scores: Sequence[Aggregate], parts: list[str], by_day: bool) -> str:
+    """The groups' per-user rows added up (one group: its rows as they are)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = "r.user_id, r.day" if by_day else "r.user_id"
+    sums = ",\n  ".join(
+        f"SUM(r.{quote_ident(a.column)}) AS {quote_ident(a.column)}" for a in scores
+    )
+    union = "\n  UNION ALL\n".join(parts)
+    return f"""
+SELECT {keys},
+  {sums}
+FROM ({union}
+) r
+GROUP BY {keys}"""
+
+
+def ranked_state_sql(
+    scores: Sequence[Aggregate], table: str, before: dt.date, *, by_day: bool = False
+) -> str:
+    """:func:`ranked_sql` from an experiment's ``judged`` state table (see
+    :mod:`abtest.analysis.state`): the same per-user (and per-day) scores, from the
+    engaged positions the state kept on the days before ``before``."""
+    parts = []
+    for group in _grouped(scores):
+        needs_pre = any(a.period == "pre" for a in group)
+        judged = _judged_from_state(group, table, before, needs_pre, by_day)
+        parts.append(_group_sql(group, scores, judged, needs_pre, by_day))
+    return _summed(scores, parts, by_day)
 
 
 def ranked_sql(
@@ -228,21 +284,9 @@ def ranked_sql(
     one pass over their judging events; scores with other gains in another, and
     the passes' rows are added up per user.
     """
-    groups: dict[str | None, list[Aggregate]] = {}
-    for a in scores:
-        groups.setdefault(a.gains, []).append(a)
-    window = (start, end, pre_start)
-    parts = [_group_sql(g, scores, units, window, by_day) for g in groups.values()]
-    if len(parts) == 1:
-        return parts[0]
-    keys = "r.user_id, r.day" if by_day else "r.user_id"
-    sums = ",\n  ".join(
-        f"SUM(r.{quote_ident(a.column)}) AS {quote_ident(a.column)}" for a in scores
-    )
-    union = "\n  UNION ALL\n".join(parts)
-    return f"""
-SELECT {keys},
-  {sums}
-FROM ({union}
-) r
-GROUP BY {keys}"""
+    parts = []
+    for group in _grouped(scores):
+        needs_pre = any(a.period == "pre" for a in group)
+        judged = _judged(group, units, start, end, pre_start if needs_pre else None, by_day)
+        parts.append(_group_sql(group, scores, judged, needs_pre, by_day))
+    return _summed(scores, parts, by_day)

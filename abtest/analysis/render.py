@@ -150,6 +150,8 @@ def rich_summary(result: AnalysisResult) -> Any:
         table.add_row(*cells, Text(row["verdict"], style=style))
     notes = [Text(f"note: {where}: {message}", style="dim") for where, message in _notes(result)]
     notes += [Text(f"note: {n}", style="dim") for n in open_window_notes(result)]
+    if result.source is not None:
+        notes.append(Text(f"note: {result.source}", style="dim"))
     guards = [
         Text(guardrail_line(c, result), style="bold red" if c.guardrail_breached else "")
         for c in result.comparisons

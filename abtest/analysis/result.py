@@ -244,6 +244,10 @@ class AnalysisResult:
     open_windows: dict[str, int] = dataclasses.field(default_factory=dict)
     """Per windowed metric, the users whose window had not ended when the analysis
     ended: they count with what they did so far (GrowthBook's in-progress conversions)."""
+    source: str | None = None
+    """Where the numbers were read from, when the experiment has state (``looklift
+    refresh``): ``from state up to ...``, or why the state was not used and the raw
+    tables were read. ``None``: no state, the raw tables."""
 
     @property
     def engine(self) -> Engine:

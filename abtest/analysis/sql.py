@@ -93,7 +93,7 @@ Params = dict[str, Any]
 """Named parameters a query binds (``$name`` in its text): the values of metric filters."""
 
 
-def _event_aggregates(
+def event_aggregates(
     spec: ExperimentSpec, pre_start: dt.datetime | None
 ) -> tuple[list[Aggregate], dt.datetime | None]:
     """The distinct aggregates the metrics read, in column order, and the pre-period start.
@@ -101,15 +101,15 @@ def _event_aggregates(
     Every metric's aggregates after exposure (``post``); with ``pre_start``, those
     of the CUPED-adjusted metrics in the pre-period (``pre``). The pre-period start
     is ``None`` when no metric reads it. Column order: the one scan's aggregates,
-    then the windowed ones, then the ranking scores (:func:`_steps`).
+    then the windowed ones, then the ranking scores (:func:`aggregate_steps`).
     """
     aggregates = metric_aggregates(spec, pre_start is not None)
-    main, windowed, scores = _steps(aggregates)
+    main, windowed, scores = aggregate_steps(aggregates)
     uses_pre = any(a.period == "pre" for a in aggregates)
     return [*main, *windowed, *scores], (pre_start if uses_pre else None)
 
 
-def _steps(aggregates: list[Aggregate]) -> tuple[list[Aggregate], ...]:
+def aggregate_steps(aggregates: list[Aggregate]) -> tuple[list[Aggregate], ...]:
     """The aggregates of each step: the one scan (plain and filtered counts and sums), the
     windowed step (joined to the exposures), the ranking step."""
     main = [a for a in aggregates if a.window is None and not a.is_score]
@@ -144,12 +144,12 @@ FROM (
 GROUP BY x.user_id"""
 
 
-def _after_exposure(minutes: int, source: str = "u") -> str:
+def after_exposure(minutes: int, source: str = "u") -> str:
     """The time ``minutes`` after the first exposure (``exposed_at`` of ``source``)."""
     return f"{source}.exposed_at + INTERVAL '{int(minutes)}' MINUTE"
 
 
-def _sums(
+def aggregate_sums(
     aggregates: list[Aggregate],
     periods: dict[str, str | None],
     params: Params,
@@ -175,8 +175,8 @@ def _sums(
             conds.append(compiled.sql)
         if a.window is not None:
             delay, within = a.window
-            conds.append(f"{source}.ts >= {_after_exposure(delay)}")
-            conds.append(f"{source}.ts < {_after_exposure(delay + within)}")
+            conds.append(f"{source}.ts >= {after_exposure(delay)}")
+            conds.append(f"{source}.ts < {after_exposure(delay + within)}")
         cond = " AND ".join(conds)
         name = quote_ident(a.column)
         if a.how == "count":
@@ -187,7 +187,7 @@ def _sums(
     return cols
 
 
-def _event_filter(
+def event_filter(
     aggregates: list[Aggregate], lower: dt.datetime, end: dt.datetime, also: tuple[str, ...] = ()
 ) -> str:
     """The rows every aggregate reads: the metrics' event types (and ``also``) in
@@ -204,7 +204,7 @@ def _periods(
 ) -> dict[str, str | None]:
     """(name, condition) of the post-exposure period and, with CUPED, the pre-period.
 
-    The conditions assume :func:`_event_filter`'s window (from ``pre_start``, or
+    The conditions assume :func:`event_filter`'s window (from ``pre_start``, or
     ``start`` without CUPED, to the end): the pre-period is then what comes
     before ``start``, and the post-exposure period what comes from
     ``post_from`` (an exposure time, never before ``start``; ``None`` for
@@ -244,7 +244,7 @@ def windowed_sql(
     cheaper than one with range conditions (measured), and a user without events
     in their window gets zeros, as without the row.
     """
-    sums = ",\n  ".join(_sums(aggregates, {"post": None}, params))
+    sums = ",\n  ".join(aggregate_sums(aggregates, {"post": None}, params))
     day = ", CAST(e.ts AS DATE) AS day" if by_day else ""
     keys = "u.user_id, CAST(e.ts AS DATE)" if by_day else "u.user_id"
     return f"""
@@ -252,7 +252,7 @@ SELECT u.user_id{day},
   {sums}
 FROM {units} u
 JOIN events e ON e.user_id = u.user_id
-WHERE {_event_filter(aggregates, start, end)}
+WHERE {event_filter(aggregates, start, end)}
 GROUP BY {keys}"""
 
 
@@ -274,17 +274,20 @@ def _scan_sql(
     lower = pre_start if pre_start is not None else start
     first = "e.ts" if pre_start is None else f"CASE WHEN e.ts >= {ts_literal(start)} THEN e.ts END"
     window = ",\n  ".join(
-        [*_sums(aggregates, _periods(start, pre_start, None), params), f"MIN({first}) AS first_ts"]
+        [
+            *aggregate_sums(aggregates, _periods(start, pre_start, None), params),
+            f"MIN({first}) AS first_ts",
+        ]
     )
     return f"""
 SELECT e.user_id,
   {window}
 FROM events e
-WHERE {_event_filter(aggregates, lower, end, also)}
+WHERE {event_filter(aggregates, lower, end, also)}
 GROUP BY e.user_id"""
 
 
-def _judging_events(scores: list[Aggregate]) -> tuple[str, ...]:
+def judging_events(scores: list[Aggregate]) -> tuple[str, ...]:
     """The event types that judge the ranking scores' showings (taps, purchases)."""
     return tuple(dict.fromkeys(e for a in scores for e in a.gain_of))
 
@@ -300,10 +303,10 @@ def user_events_sql(
     aggregates only: windowed ones need the exposure time, and ranking scores a
     grouping by showing.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    main, _, scores = _steps(aggregates)
+    aggregates, pre_start = event_aggregates(spec, pre_start)
+    main, _, scores = aggregate_steps(aggregates)
     params: Params = {}
-    sql = _scan_sql(main, start, end, pre_start, params, _judging_events(scores))
+    sql = _scan_sql(main, start, end, pre_start, params, judging_events(scores))
     return Query(sql, params)
 
 
@@ -328,10 +331,10 @@ def user_totals_sql(
     once. Without windowed or ranking metrics the statement is the one scan
     joined to the units, as it always was.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    main, windowed, scores = _steps(aggregates)
+    aggregates, pre_start = event_aggregates(spec, pre_start)
+    main, windowed, scores = aggregate_steps(aggregates)
     params: Params = {}
-    also = _judging_events(scores)
+    also = judging_events(scores)
     ctes = [f"units AS ({units_sql(spec, start, end)}\n)"]
     if main:
         ctes.append(f"scanned AS ({_scan_sql(main, start, end, pre_start, params, also)}\n)")
@@ -409,12 +412,12 @@ def recounted_totals_sql(
     for these users only (the one scan's aggregates and the ranking scores).
     Windowed aggregates, computed from the exposure time already, are kept.
     """
-    aggregates, pre_start = _event_aggregates(spec, pre_start)
-    main, windowed, scores = _steps(aggregates)
+    aggregates, pre_start = event_aggregates(spec, pre_start)
+    main, windowed, scores = aggregate_steps(aggregates)
     params: Params = {}
     lower = pre_start if pre_start is not None else start
     late = f"(SELECT * FROM {USER_TOTALS} WHERE first_ts < exposed_at)"
-    columns = _sums(main, _periods(start, pre_start, "u.exposed_at"), params)
+    columns = aggregate_sums(main, _periods(start, pre_start, "u.exposed_at"), params)
     columns += [f"MAX(u.{quote_ident(a.column)}) AS {quote_ident(a.column)}" for a in windowed]
     columns += [
         f"COALESCE(MAX(r.{quote_ident(a.column)}), 0) AS {quote_ident(a.column)}" for a in scores
@@ -422,7 +425,7 @@ def recounted_totals_sql(
     joins = []
     if main:
         joins.append(
-            f"LEFT JOIN events e ON e.user_id = u.user_id AND {_event_filter(main, lower, end)}"
+            f"LEFT JOIN events e ON e.user_id = u.user_id AND {event_filter(main, lower, end)}"
         )
     if scores:
         ranked = ranked_sql(scores, late, start, end, pre_start)
@@ -459,9 +462,9 @@ def user_days_sql(
     aggregates and ranking scores come in rows of their own (the other columns 0:
     a user may have several rows in a day, which the series adds up).
     """
-    every, _ = _event_aggregates(spec, pre_start)
+    every, _ = event_aggregates(spec, pre_start)
     post = [a for a in every if a.period == "post"]
-    main, windowed, scores = _steps(post)
+    main, windowed, scores = aggregate_steps(post)
     params: Params = {}
     carried = ", ".join(
         ["u.variant", *(f"u.{quote_ident(a.column)}" for a in every if a.period == "pre")]
@@ -506,7 +509,7 @@ def _scanned_days(
     names = ", ".join(
         f"s.{quote_ident(a.column)}" if a in main else f"0 AS {quote_ident(a.column)}" for a in post
     )
-    sums = _sums(main, {"post": None}, params)
+    sums = aggregate_sums(main, {"post": None}, params)
     per_day = ",\n    ".join(sums)
     query = f"""
 SELECT s.user_id, s.day, {names}, {carried}
@@ -514,7 +517,7 @@ FROM (
   SELECT e.user_id, CAST(e.ts AS DATE) AS day,
     {per_day}
   FROM events e
-  WHERE {_event_filter(main, start, end)}
+  WHERE {event_filter(main, start, end)}
   GROUP BY e.user_id, CAST(e.ts AS DATE)
 ) s
 JOIN {USER_TOTALS} u ON u.user_id = s.user_id
@@ -532,7 +535,7 @@ SELECT u.user_id, CAST(e.ts AS DATE) AS day,
 FROM {USER_TOTALS} u
 JOIN events e ON e.user_id = u.user_id
 WHERE u.first_ts < u.exposed_at AND e.ts >= u.exposed_at
-  AND {_event_filter(main, start, end)}
+  AND {event_filter(main, start, end)}
 GROUP BY u.user_id, CAST(e.ts AS DATE), {carried}"""
 
 
@@ -544,7 +547,7 @@ def open_window_sql(metrics: list[MetricDefinition], end: dt.datetime) -> str:
     in-progress conversions"): a report can say how many.
     """
     cols = [
-        f"COUNT(CASE WHEN {_after_exposure(m.window.end_minutes, 'd')} > {ts_literal(end)} "
+        f"COUNT(CASE WHEN {after_exposure(m.window.end_minutes, 'd')} > {ts_literal(end)} "
         f"THEN 1 END) AS {quote_ident(m.name)}"
         for m in metrics
         if m.window is not None
@@ -847,8 +850,8 @@ def quantile_events_sql(metric: MetricDefinition, start: dt.datetime, end: dt.da
         params.update(compiled.params)
         conds.append(compiled.sql)
     if metric.window is not None:
-        conds.append(f"e.ts >= {_after_exposure(metric.window.delay_minutes)}")
-        conds.append(f"e.ts < {_after_exposure(metric.window.end_minutes)}")
+        conds.append(f"e.ts >= {after_exposure(metric.window.delay_minutes)}")
+        conds.append(f"e.ts < {after_exposure(metric.window.end_minutes)}")
     where = "\n  AND ".join(conds)
     sql = f"""
 SELECT u.variant, e.value

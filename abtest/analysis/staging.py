@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from abtest.analysis import sql
 from abtest.analysis.filters import Query, check_event_columns
 from abtest.analysis.moments import MetricMoments
+from abtest.analysis.state.tables import StateMeta
 from abtest.spec import ExperimentSpec
 from abtest.store import Store
 
@@ -51,14 +52,20 @@ def staged_tables(
     pre_start: dt.datetime | None,
     *,
     daily: bool = False,
+    state: StateMeta | None = None,
 ) -> Iterator[Staged]:
     """The analysis' temporary tables for the ``with`` block; dropped when it ends.
 
-    ``daily`` adds the per-user-day table that the day-by-day series reads.
+    ``daily`` adds the per-user-day table that the day-by-day series reads. With a
+    fresh ``state`` (:func:`abtest.analysis.state.state_use`), the tables are read
+    from it instead of from the raw ``exposures`` and ``events``: the same rows.
     """
     check_event_columns(store, spec)
     try:
-        yield _build(store, spec, metrics, window, pre_start, daily=daily)
+        if state is not None:
+            yield _build_from_state(store, spec, metrics, window, pre_start, daily=daily)
+        else:
+            yield _build(store, spec, metrics, window, pre_start, daily=daily)
     finally:
         for table in (sql.USER_DAYS, sql.USER_TOTALS):
             store.con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -97,6 +104,32 @@ def _build(
         recount = sql.recounted_totals_sql(spec, start, end, pre_start)
         con.execute(f"INSERT INTO {sql.USER_TOTALS} {recount.sql}", recount.params)
         con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE first_ts < exposed_at")
+    return Staged(_caps(store, metrics), int(mixed), open_window_users(store, spec, end))
+
+
+def _build_from_state(
+    store: Store,
+    spec: ExperimentSpec,
+    metrics: list[MetricMoments],
+    window: tuple[dt.datetime, dt.datetime],
+    pre_start: dt.datetime | None,
+    *,
+    daily: bool,
+) -> Staged:
+    """:func:`_build`'s tables from the experiment's state: its rows already count only
+    the events after each user's exposure, so no user needs a recount."""
+    from abtest.analysis.state.sql import Columns, days_from_state_sql, totals_from_state_sql
+
+    end, con = window[1], store.con
+    columns = Columns(spec, pre_start)
+    totals = totals_from_state_sql(spec, columns, end)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS {totals}")
+    (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1") or (0,)
+    if mixed:
+        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
+    if daily:
+        days = days_from_state_sql(spec, columns, end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS {days}")
     return Staged(_caps(store, metrics), int(mixed), open_window_users(store, spec, end))
 
 
