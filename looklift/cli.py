@@ -127,6 +127,7 @@ COMMAND_MODULES = (
     "history",
     "offline-eval",
     "simulate",
+    "refresh",
     "analyze",
     "report",
     "demo",

@@ -47,6 +47,14 @@ def analyze(
             "(default: platform,country,is_new).",
         ),
     ] = None,
+    state: Annotated[
+        bool,
+        typer.Option(
+            "--state/--no-state",
+            help="Read the experiment's state when it is fresh ('looklift refresh'); "
+            "--no-state reads the raw tables.",
+        ),
+    ] = True,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -59,7 +67,7 @@ def analyze(
     seg = [s.strip() for s in segments.split(",") if s.strip()] if segments else None
     # Read-only: refuses a missing path, a folder, a non-looklift file.
     with Store(db, read_only=True) as store:
-        result = run_analysis(store, spec, as_of=as_of, segments=seg)
+        result = run_analysis(store, spec, as_of=as_of, segments=seg, use_state=state)
     from abtest.analysis.decision_text import json_summary
     from abtest.analysis.render import segment_summary
 

@@ -49,13 +49,19 @@ STATE_METRICS: dict[str, Any] = {
 }
 
 
-def state_spec(**analysis: Any) -> ExperimentSpec:
-    """The analyzer's test experiment with every metric kind, CUPED on 3 pre-period days."""
+def state_data(**analysis: Any) -> dict[str, Any]:
+    """The analyzer's test experiment with every metric kind, CUPED on 3 pre-period days,
+    as the YAML's data (a fresh copy, for a test to change)."""
     data = json.loads(json.dumps(SPEC))
-    data["metric_definitions"] |= STATE_METRICS
+    data["metric_definitions"] |= json.loads(json.dumps(STATE_METRICS))
     data["metrics"]["secondary"] += list(STATE_METRICS)
     data["analysis"] |= {"cuped_pre_period_days": 3} | analysis
-    return parse_spec(data)
+    return data
+
+
+def state_spec(**analysis: Any) -> ExperimentSpec:
+    """:func:`state_data`, parsed."""
+    return parse_spec(state_data(**analysis))
 
 
 @pytest.fixture(scope="session")
