@@ -63,12 +63,21 @@ def staged_tables(
     check_event_columns(store, spec)
     try:
         if state is not None:
-            yield _build_from_state(store, spec, metrics, window, pre_start, daily=daily)
+            yield _build_from_state(store, spec, metrics, window, pre_start, daily, state)
         else:
             yield _build(store, spec, metrics, window, pre_start, daily=daily)
     finally:
         for table in (sql.USER_DAYS, sql.USER_TOTALS):
-            store.con.execute(f"DROP TABLE IF EXISTS {table}")
+            _drop(store, table)
+
+
+def _drop(store: Store, name: str) -> None:
+    """Drop a temporary table or view of the analysis, if it exists."""
+    row = store.fetch_one(
+        "SELECT COUNT(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [name]
+    )
+    kind = "VIEW" if row and row[0] else "TABLE"
+    store.con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
 def fetch_rows(store: Store, query: str | Query) -> list[dict[str, Any]]:
@@ -113,22 +122,39 @@ def _build_from_state(
     metrics: list[MetricMoments],
     window: tuple[dt.datetime, dt.datetime],
     pre_start: dt.datetime | None,
-    *,
     daily: bool,
+    state: StateMeta,
 ) -> Staged:
     """:func:`_build`'s tables from the experiment's state: its rows already count only
-    the events after each user's exposure, so no user needs a recount."""
-    from abtest.analysis.state.sql import Columns, days_from_state_sql, totals_from_state_sql
+    the events after each user's exposure, so no user needs a recount. An analysis that
+    ends where the state ends reads the state's units as they are (a view; with ranking
+    scores, joined to the scores of its showings); one that ends earlier (``as_of``)
+    sums the state's days before its end."""
+    from abtest.analysis.state import sql as state_sql
 
-    end, con = window[1], store.con
-    columns = Columns(spec, pre_start)
-    totals = totals_from_state_sql(spec, columns, end)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS {totals}")
-    (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1") or (0,)
-    if mixed:
-        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
+    end, con, key = window[1], store.con, spec.key
+    columns = state_sql.Columns(spec, pre_start)
+    units = state_sql.table(key, "units")
+    if end == state.end and not columns.scores:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {sql.USER_TOTALS} AS "
+            f"{state_sql.totals_view_sql(key, columns)}"
+        )
+        (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {units} WHERE mixed = 1") or (0,)
+    else:
+        if end == state.end:
+            totals = state_sql.totals_with_scores_sql(key, columns, end)
+            (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {units} WHERE mixed = 1") or (0,)
+        else:
+            totals = state_sql.totals_from_state_sql(spec, columns, end)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS {totals}")
+        if end != state.end:
+            (mixed,) = store.fetch_one(
+                f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1"
+            ) or (0,)
+            con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
     if daily:
-        days = days_from_state_sql(spec, columns, end)
+        days = state_sql.days_from_state_sql(spec, columns, end)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS {days}")
     return Staged(_caps(store, metrics), int(mixed), open_window_users(store, spec, end))
 

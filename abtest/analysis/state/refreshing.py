@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from abtest.analysis.filters import check_event_columns
+from abtest.analysis.aggregates import Aggregate
+from abtest.analysis.filters import Query, check_event_columns
 from abtest.analysis.state import sql as state_sql
 from abtest.analysis.state.changes import DayCounts, day_counts, lookback_day
 from abtest.analysis.state.fingerprint import depends_on, fingerprint, what_changed
@@ -48,7 +49,7 @@ from abtest.analysis.window import (
     pre_period_start,
 )
 from abtest.spec import ExperimentSpec
-from abtest.store import Store
+from abtest.store import Store, quote_ident
 
 DEFAULT_LOOKBACK = dt.timedelta(hours=0)
 """Re-read nothing beyond the days whose row counts changed (see :mod:`.changes`)."""
@@ -127,9 +128,16 @@ def refresh(
         day = counts["exposures"].removed[0]
         reason = f"exposures were removed (on {day}): first exposures cannot be un-merged"
     lower = columns.pre_start or start
+    late: tuple[dt.date, ...] = ()
     if reason is None:
         assert meta is not None
         first, why, late = _first_changed_day(meta, counts, lookback, lower, end)
+        if first is not None and (first < start.date() or end < meta.end):
+            reason = (
+                f"rows changed in the pre-period (on {first})"
+                if first < start.date()
+                else f"the window's end moved earlier, from {meta.end} to {end}"
+            )
         if first is None:  # only rows outside the window changed, if any: record them
             meta = meta._replace(
                 events_rows=counts["events"].total, exposures_rows=counts["exposures"].total
@@ -141,9 +149,10 @@ def refresh(
             return _report(
                 spec, "up to date", why, meta, None, (), 0, (0, 0, units), lookback, began
             )
+    if reason is None:
         mode: Mode = "updated"
     else:
-        first, why, late = lower.date(), reason, ()
+        first, why = lower.date(), reason
         mode = "built" if meta is None else "rebuilt"
     with store.transaction():
         if mode != "updated":
@@ -221,109 +230,193 @@ def _recompute(
     mode: Mode,
     progress: Progress | None,
 ) -> tuple[int, tuple[int, int, int]]:
-    """Recompute the state from ``first`` on: units, pre-period, days, judged rows.
-    Returns the events read and (new units, changed units, units)."""
-    con, key = store.con, spec.key
+    """Build the state, or update it from ``first`` on. Returns the events read and
+    (new units, changed units, units)."""
     step = _stepper(progress, 4)
     since = max(dt.datetime.combine(first, dt.time()), start)
-    units_of = state_sql.fresh_units_sql(spec, since, end)
-    new, changed = _merge_units(store, spec, units_of, len(columns.variants), mode)
-    step("first exposures")
-    if (columns.pre_start is not None and first < start.date()) or mode != "updated":
-        con.execute(f"DROP TABLE IF EXISTS {table(key, 'pre')}")
+    if mode == "updated":
+        new, changed = _update(store, spec, columns, since, end, step)
+    else:
+        _build(store, spec, columns, start, end, step)
+        new, changed = _units(store, spec), 0
+    return _events_in(store, columns, since, end), (new, changed, _units(store, spec))
+
+
+def _build(
+    store: Store,
+    spec: ExperimentSpec,
+    columns: state_sql.Columns,
+    start: dt.datetime,
+    end: dt.datetime,
+    step: Callable[[str], None],
+) -> None:
+    """Create the state's tables from all the raw rows of the window."""
+    con, key, n = store.con, spec.key, len(columns.variants)
+    first = "__looklift_first_exposures"
+    con.execute(f"CREATE TEMP TABLE {first} AS {state_sql.fresh_units_sql(spec, start, end)}")
+    try:
+        step("first exposures")
+        exposed = state_sql.units_exposed(first, n)
+        days = table(key, "days")
+        if columns.days:
+            rows = state_sql.day_rows_sql(columns, exposed, start, end)
+            con.execute(f"CREATE TABLE {days} AS {rows.sql}", rows.params)
+        else:
+            con.execute(f"CREATE TABLE {days} (user_id VARCHAR, day DATE)")
+        step("events after exposure")
         if columns.pre:
             pre = state_sql.pre_rows_sql(columns, start)
             con.execute(f"CREATE TABLE {table(key, 'pre')} AS {pre.sql}", pre.params)
         else:
             con.execute(f"CREATE TABLE {table(key, 'pre')} (user_id VARCHAR)")
-    step("pre-period")
-    read = _recompute_days(store, spec, columns, since, end, mode)
-    step("events after exposure")
-    _recompute_judged(store, spec, columns, since, start, end, mode, first < start.date())
-    step("module showings")
-    return read, (new, changed, _units(store, spec))
-
-
-def _merge_units(
-    store: Store, spec: ExperimentSpec, fresh_sql: str, n: int, mode: Mode
-) -> tuple[int, int]:
-    """Merge the first exposures of the re-read days into the state's units; returns the
-    new and the changed users."""
-    con, units = store.con, table(spec.key, "units")
-    if mode != "updated":
-        con.execute(f"CREATE TABLE {units} AS {fresh_sql}")
-        return _units(store, spec), 0
-    fresh, changed, merged = (f"__looklift_{t}_units" for t in ("fresh", "changed", "merged"))
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {fresh} AS {fresh_sql}")
+        step("pre-period")
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {changed} AS "
-            f"{state_sql.changed_units_sql(spec.key, fresh, n)}"
+            f"CREATE TABLE {table(key, 'judged')} (user_id VARCHAR, view_id VARCHAR, "
+            "position INTEGER, event_type VARCHAR, period VARCHAR, day DATE, first_ts TIMESTAMP)"
         )
+        if columns.scores:
+            judged = state_sql.judged_rows_sql(columns, start, end, exposed)
+            con.execute(f"INSERT INTO {table(key, 'judged')} {judged}")
+            if columns.pre_start is not None and any(a.period == "pre" for a in columns.scores):
+                pre_judged = state_sql.judged_rows_sql(columns, columns.pre_start, start, None)
+                con.execute(f"INSERT INTO {table(key, 'judged')} {pre_judged}")
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {merged} AS "
-            f"{state_sql.merged_units_sql(spec.key, fresh, changed, n)}"
+            f"CREATE TABLE {table(key, 'units')} AS {state_sql.unit_rows_sql(key, columns, first)}"
         )
-        con.execute(f"DELETE FROM {units} WHERE user_id IN (SELECT user_id FROM {changed})")
-        con.execute(f"INSERT INTO {units} SELECT * FROM {merged}")
-        n_changed = store.count(changed)
-        return store.count(merged) - n_changed, n_changed
+        step("module showings and units")
     finally:
-        for name in (fresh, changed, merged):
+        con.execute(f"DROP TABLE IF EXISTS {first}")
+
+
+_UPDATE_TABLES = ("fx", "dx", "ox", "old", "nu", "pairs", "nx", "rows")
+
+
+def _update(
+    store: Store,
+    spec: ExperimentSpec,
+    columns: state_sql.Columns,
+    since: dt.datetime,
+    end: dt.datetime,
+    step: Callable[[str], None],
+) -> tuple[int, int]:
+    """Recompute the state's rows of the days from ``since`` on, touching only the users
+    with exposures or events in them; returns the new and the changed units."""
+    con, key, n = store.con, spec.key, len(columns.variants)
+    t = {name: f"__looklift_update_{name}" for name in _UPDATE_TABLES}
+    units, days = table(key, "units"), table(key, "days")
+
+    def temp(name: str, query: str | Query, params: dict | None = None) -> None:
+        text, bound = (query.sql, query.params) if isinstance(query, Query) else (query, params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {t[name]} AS {text}", bound or {})
+
+    try:
+        temp("fx", state_sql.fresh_units_sql(spec, since, end))
+        scan = state_sql.day_scan_sql(columns, since, end)
+        temp("dx", scan)
+        day = since.date()
+        if columns.days:
+            temp("ox", state_sql.summed_days_sql(columns, days, f"d.day >= DATE '{day}'"))
+        touched = f"SELECT user_id FROM {t['fx']} UNION SELECT user_id FROM {t['dx']}"
+        if columns.days:  # users whose re-read days lost their rows are touched too
+            touched += f" UNION SELECT user_id FROM {t['ox']}"
+        temp("old", f"SELECT u.rowid AS row_id, u.* FROM {units} u WHERE u.user_id IN ({touched})")
+        ats = state_sql.at_columns(n)
+        merged = ", ".join(f"LEAST(o.{c}, f.{c}) AS {c}" for c in ats)
+        temp(
+            "nu",
+            f"SELECT m.*, {state_sql.unit_columns(columns, 'm')} FROM (\n"
+            f"SELECT COALESCE(o.user_id, f.user_id) AS user_id, {merged}\n"
+            f"FROM {t['old']} o FULL OUTER JOIN {t['fx']} f ON f.user_id = o.user_id) m",
+        )
+        step("first exposures")
+        _new_day_rows(store, columns, t, since, end)
+        step("events after exposure")
+        changed = store.fetch_one(
+            f"SELECT COUNT(*) FROM {t['nu']} n JOIN {t['old']} o ON o.user_id = n.user_id "
+            f"WHERE {' OR '.join(f'n.{c} IS DISTINCT FROM o.{c}' for c in ats)}"
+        )
+        temp("rows", state_sql.new_unit_rows_sql(columns, key, t))
+        con.execute(f"DELETE FROM {units} WHERE rowid IN (SELECT row_id FROM {t['old']})")
+        con.execute(f"INSERT INTO {units} SELECT * FROM {t['rows']}")
+        con.execute(f"DELETE FROM {days} WHERE day >= ?", [day])
+        if columns.days:
+            con.execute(f"INSERT INTO {days} SELECT * FROM {t['nx']}")
+        if columns.scores:
+            judged = table(key, "judged")
+            con.execute(f"DELETE FROM {judged} WHERE period = 'post' AND day >= ?", [day])
+            exposed = f"(SELECT user_id, exposed_at FROM {t['nu']})"
+            rows = state_sql.judged_rows_sql(columns, since, end, exposed)
+            con.execute(f"INSERT INTO {judged} {rows}")
+        step("module showings and units")
+        new = store.count(t["rows"]) - store.count(t["old"])
+        return new, int(changed[0]) if changed else 0
+    finally:
+        for name in t.values():
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _recompute_days(
+def _new_day_rows(
     store: Store,
-    spec: ExperimentSpec,
     columns: state_sql.Columns,
+    t: dict[str, str],
     since: dt.datetime,
     end: dt.datetime,
-    mode: Mode,
-) -> int:
-    """Replace the ``days`` rows from ``since``'s day on; returns the events read."""
-    con, days = store.con, table(spec.key, "days")
-    if not columns.days:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {days} (user_id VARCHAR, day DATE)")
-        return 0
-    rows = state_sql.day_rows_sql(spec, columns, since, end)
-    if mode != "updated":
-        con.execute(f"CREATE TABLE {days} AS {rows.sql}", rows.params)
-    else:
-        con.execute(f"DELETE FROM {days} WHERE day >= ?", [since.date()])
-        con.execute(f"INSERT INTO {days} {rows.sql}", rows.params)
-    return _events_in(store, columns, since, end)
-
-
-def _recompute_judged(
-    store: Store,
-    spec: ExperimentSpec,
-    columns: state_sql.Columns,
-    since: dt.datetime,
-    start: dt.datetime,
-    end: dt.datetime,
-    mode: Mode,
-    pre_changed: bool,
 ) -> None:
-    """Replace the ``judged`` rows from ``since``'s day on (and the pre-period's when it
-    changed)."""
-    con, judged = store.con, table(spec.key, "judged")
-    if mode != "updated":
-        con.execute(
-            f"CREATE TABLE {judged} (user_id VARCHAR, view_id VARCHAR, position INTEGER, "
-            "event_type VARCHAR, period VARCHAR, day DATE, first_ts TIMESTAMP)"
-        )
-    if not columns.scores:
+    """``nx``: the ``days`` rows of the re-read days. A scanned user-day counts as it is
+    after the user's exposure day, or on it when its first event is not before the
+    exposure; the exposure days with earlier events are recounted from their events, and
+    windowed columns come from the units' events joined to their exposure time."""
+    if not columns.days:
         return
-    con.execute(f"DELETE FROM {judged} WHERE period = 'post' AND day >= ?", [since.date()])
-    con.execute(
-        f"INSERT INTO {judged} {state_sql.judged_rows_sql(spec, columns, since, end, 'post')}"
+    con = store.con
+    names = [quote_ident(a.column) for a in columns.days]
+    plain = [a for a in columns.days if a.window is None]
+    windowed = [a for a in columns.days if a.window is not None]
+    parts = []
+    if plain:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {t['pairs']} AS "
+            f"SELECT d.user_id, d.day, n.exposed_at FROM {t['dx']} d "
+            f"JOIN {t['nu']} n ON n.user_id = d.user_id "
+            "WHERE d.day = n.exposed_day AND d.first_ts < n.exposed_at"
+        )
+
+        def listed(source: str, step: list[Aggregate]) -> str:
+            return ", ".join(
+                f"{source}.{quote_ident(a.column)}"
+                if a in step
+                else f"0 AS {quote_ident(a.column)}"
+                for a in columns.days
+            )
+
+        parts.append(
+            f"SELECT d.user_id, d.day, {listed('d', plain)} FROM {t['dx']} d "
+            f"JOIN {t['nu']} n ON n.user_id = d.user_id "
+            "WHERE d.day > n.exposed_day OR (d.day = n.exposed_day AND d.first_ts >= n.exposed_at)"
+        )
+        recount = state_sql.recount_sql(columns, t["pairs"], since, end)
+        parts.append(f"SELECT r.user_id, r.day, {listed('r', plain)} FROM ({recount.sql}) r")
+        params = dict(recount.params)
+    else:
+        params = {}
+    if windowed:
+        exposed = f"(SELECT user_id, exposed_at FROM {t['nu']})"
+        rows = state_sql.windowed_rows_sql(columns, exposed, since, end)
+        params |= rows.params
+        cols = ", ".join(
+            f"w.{quote_ident(a.column)}" if a in windowed else f"0 AS {quote_ident(a.column)}"
+            for a in columns.days
+        )
+        parts.append(f"SELECT w.user_id, w.day, {cols} FROM ({rows.sql}) w")
+    sums = ", ".join(
+        state_sql.total(a, f"SUM(x.{name})") for a, name in zip(columns.days, names, strict=True)
     )
-    needs_pre = any(a.period == "pre" for a in columns.scores)
-    if needs_pre and columns.pre_start is not None and (pre_changed or mode != "updated"):
-        con.execute(f"DELETE FROM {judged} WHERE period = 'pre'")
-        pre = state_sql.judged_rows_sql(spec, columns, columns.pre_start, start, "pre")
-        con.execute(f"INSERT INTO {judged} {pre}")
+    union = "\nUNION ALL\n".join(parts)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {t['nx']} AS SELECT x.user_id, x.day, {sums} "
+        f"FROM ({union}) x GROUP BY x.user_id, x.day",
+        params,
+    )
 
 
 def _events_in(

@@ -89,50 +89,37 @@ WHERE x.experiment = {sql.literal(spec.key)}
 GROUP BY x.user_id"""
 
 
-def changed_units_sql(key: str, fresh: str, n_variants: int) -> str:
-    """The stored users whose first exposures the ``fresh`` units (a table) change."""
-    units = table(key, "units")
-    changed = " OR ".join(
-        f"u.{c} IS DISTINCT FROM LEAST(u.{c}, f.{c})" for c in at_columns(n_variants)
+def unit_columns(columns: Columns, source: str = "u") -> str:
+    """A unit's variant, first exposure, its day and the mixed flag, from the ``at_*``
+    columns of ``source`` (all of them before the state's end)."""
+    ats = at_columns(len(columns.variants))
+    variant = " ".join(
+        f"WHEN {source}.{c} IS NOT NULL THEN {sql.literal(v)}"
+        for c, v in zip(ats, columns.variants, strict=True)
     )
-    return f"""
-SELECT f.user_id
-FROM {fresh} f
-JOIN {units} u ON u.user_id = f.user_id
-WHERE {changed}"""
-
-
-def merged_units_sql(key: str, fresh: str, changed: str, n_variants: int) -> str:
-    """The rows to insert for the new users of ``fresh`` and the ``changed`` ones (a table of
-    ``user_id``): the earlier of the stored and the fresh time per variant. Read before
-    the changed users' stored rows are deleted."""
-    units = table(key, "units")
-    merged = ", ".join(f"LEAST(u.{c}, f.{c}) AS {c}" for c in at_columns(n_variants))
-    return f"""
-SELECT f.user_id, {merged}
-FROM {fresh} f
-LEFT JOIN {units} u ON u.user_id = f.user_id
-WHERE u.user_id IS NULL OR f.user_id IN (SELECT c.user_id FROM {changed} c)"""
-
-
-def _units_exposed(key: str, n_variants: int) -> str:
-    """The state's units with their first exposure (``user_id``, ``exposed_at``)."""
+    seen = " + ".join(f"CASE WHEN {source}.{c} IS NULL THEN 0 ELSE 1 END" for c in ats)
+    exposed = _exposed_at(len(ats), source)
     return (
-        f"(SELECT u.user_id, {_exposed_at(n_variants)} AS exposed_at FROM {table(key, 'units')} u)"
+        f"CASE {variant} END AS variant, {exposed} AS exposed_at, "
+        f"CAST({exposed} AS DATE) AS exposed_day, CASE WHEN {seen} > 1 THEN 1 ELSE 0 END AS mixed"
     )
 
 
-def day_rows_sql(
-    spec: ExperimentSpec, columns: Columns, lower: dt.datetime, end: dt.datetime
-) -> Query:
+def units_exposed(source: str, n_variants: int) -> str:
+    """The units of ``source`` (a table with the ``at_*`` columns) with their first
+    exposure: ``user_id``, ``exposed_at``."""
+    return f"(SELECT u.user_id, {_exposed_at(n_variants)} AS exposed_at FROM {source} u)"
+
+
+def day_rows_sql(columns: Columns, units: str, lower: dt.datetime, end: dt.datetime) -> Query:
     """Per user and day in ``[lower, end)``: the ``days`` columns, of the events at or
-    after the user's first exposure (``lower`` at or after the window's start)."""
+    after the user's first exposure (``lower`` at or after the window's start); ``units``
+    has ``user_id`` and ``exposed_at`` (:func:`units_exposed`)."""
     params: sql.Params = {}
     sums = ",\n  ".join(sql.aggregate_sums(columns.days, {"post": None}, params))
-    listed = f",\n  {sums}" if sums else ""
-    units = _units_exposed(spec.key, len(columns.variants))
     text = f"""
-SELECT e.user_id, CAST(e.ts AS DATE) AS day{listed}
+SELECT e.user_id, CAST(e.ts AS DATE) AS day,
+  {sums}
 FROM events e
 JOIN {units} u ON u.user_id = e.user_id
 WHERE {sql.event_filter(columns.days, lower, end)}
@@ -147,9 +134,9 @@ def pre_rows_sql(columns: Columns, start: dt.datetime) -> Query:
     assert columns.pre_start is not None
     params: sql.Params = {}
     sums = ",\n  ".join(sql.aggregate_sums(columns.pre, {"pre": None}, params))
-    listed = f",\n  {sums}" if sums else ""
     text = f"""
-SELECT e.user_id{listed}
+SELECT e.user_id,
+  {sums}
 FROM events e
 WHERE {sql.event_filter(columns.pre, columns.pre_start, start)}
 GROUP BY e.user_id"""
@@ -157,19 +144,15 @@ GROUP BY e.user_id"""
 
 
 def judged_rows_sql(
-    spec: ExperimentSpec,
-    columns: Columns,
-    lower: dt.datetime,
-    end: dt.datetime,
-    period: str,
+    columns: Columns, lower: dt.datetime, end: dt.datetime, units: str | None
 ) -> str:
     """Per user, showing, position, judging event type and day in ``[lower, end)``: the
-    first time of those events. ``post`` keeps the events at or after the user's first
-    exposure; ``pre`` (the pre-period) every user's."""
+    first time of those events. With ``units`` (``user_id``, ``exposed_at``), the events
+    at or after the user's first exposure (period ``post``); without, every user's (the
+    pre-period, ``pre``)."""
     events = ", ".join(sql.literal(e) for e in columns.judging)
-    source, after = "events e", ""
-    if period == "post":
-        units = _units_exposed(spec.key, len(columns.variants))
+    source, after, period = "events e", "", "pre" if units is None else "post"
+    if units is not None:
         source = f"events e\nJOIN {units} u ON u.user_id = e.user_id"
         after = "\n  AND e.ts >= u.exposed_at"
     return f"""
@@ -181,42 +164,172 @@ WHERE e.event_type IN ({events}) AND e.view_id IS NOT NULL AND e.position IS NOT
 GROUP BY e.user_id, e.view_id, e.position, e.event_type, CAST(e.ts AS DATE)"""
 
 
-def _total(a: Aggregate, source: str) -> str:
+def total(a: Aggregate, expression: str) -> str:
     """A summed aggregate column, typed as the raw path types it (counts as integers)."""
     name = quote_ident(a.column)
     if a.how == "sum":
-        return f"SUM({source}.{name}) AS {name}"
-    return f"CAST(SUM({source}.{name}) AS BIGINT) AS {name}"
+        return f"{expression} AS {name}"
+    return f"CAST({expression} AS BIGINT) AS {name}"
+
+
+def _q(a: Aggregate) -> str:
+    return quote_ident(a.column)
+
+
+def summed_days_sql(columns: Columns, days: str, where: str = "") -> str:
+    """Per user, the ``days`` columns of the table ``days`` summed over the rows ``where``
+    keeps."""
+    sums = ", ".join(total(a, f"SUM(d.{_q(a)})") for a in columns.days)
+    condition = f"\n  WHERE {where}" if where else ""
+    return f"SELECT d.user_id, {sums}\n  FROM {days} d{condition}\n  GROUP BY d.user_id"
+
+
+def unit_rows_sql(key: str, columns: Columns, source: str) -> str:
+    """The state's ``units`` rows built from ``source`` (``user_id`` and ``at_*``): the
+    derived unit columns, the ``days`` columns summed over all the stored days, and the
+    pre-period columns."""
+    ats = ", ".join(f"u.{c}" for c in at_columns(len(columns.variants)))
+    post = ", ".join(f"COALESCE(p.{_q(a)}, 0) AS {_q(a)}" for a in columns.days)
+    pre = ", ".join(f"COALESCE(q.{_q(a)}, 0) AS {_q(a)}" for a in columns.pre)
+    listed = "".join(f", {c}" for c in (post, pre) if c)
+    joins = []
+    if columns.days:
+        summed = summed_days_sql(columns, table(key, "days"))
+        joins.append(f"LEFT JOIN ({summed}) p ON p.user_id = u.user_id")
+    if columns.pre:
+        joins.append(f"LEFT JOIN {table(key, 'pre')} q ON q.user_id = u.user_id")
+    joined = "\n".join(joins)
+    return f"""
+SELECT u.user_id, {ats}, {unit_columns(columns)}{listed}
+FROM {source} u
+{joined}"""
+
+
+# --------------------------------------------------------------------------- updates
+def day_scan_sql(columns: Columns, lower: dt.datetime, end: dt.datetime) -> Query:
+    """The one scan of the events of ``[lower, end)`` per user and day, with no join: the
+    plain and filtered ``days`` columns, and ``first_ts``, the first event of the day
+    among every type the state reads (plain, windowed, judging), so that every user with
+    events in those days is found and every day with events before the exposure told."""
+    params: sql.Params = {}
+    plain = [a for a in columns.days if a.window is None]
+    sums = "".join(f",\n  {c}" for c in sql.aggregate_sums(plain, {"post": None}, params))
+    types = [*(a.event for a in columns.days), *columns.judging]
+    return Query(
+        f"""
+SELECT e.user_id, CAST(e.ts AS DATE) AS day{sums},
+  MIN(e.ts) AS first_ts
+FROM events e
+WHERE {sql.event_filter([], lower, end, tuple(types))}
+GROUP BY e.user_id, CAST(e.ts AS DATE)""",
+        params,
+    )
+
+
+def recount_sql(columns: Columns, pairs: str, lower: dt.datetime, end: dt.datetime) -> Query:
+    """The plain and filtered ``days`` columns of the ``pairs`` (``user_id``, ``day``,
+    ``exposed_at``: exposure days with events before the exposure), from their events at
+    or after the exposure."""
+    params: sql.Params = {}
+    plain = [a for a in columns.days if a.window is None]
+    sums = ",\n  ".join(sql.aggregate_sums(plain, {"post": None}, params))
+    return Query(
+        f"""
+SELECT e.user_id, p.day,
+  {sums}
+FROM events e
+JOIN {pairs} p ON p.user_id = e.user_id AND CAST(e.ts AS DATE) = p.day
+WHERE {sql.event_filter(plain, lower, end)}
+  AND e.ts >= p.exposed_at
+GROUP BY e.user_id, p.day""",
+        params,
+    )
+
+
+def windowed_rows_sql(columns: Columns, units: str, lower: dt.datetime, end: dt.datetime) -> Query:
+    """The windowed ``days`` columns per user and day of ``[lower, end)``, for the
+    ``units`` (``user_id``, ``exposed_at``) whose events they are."""
+    params: sql.Params = {}
+    windowed = [a for a in columns.days if a.window is not None]
+    return Query(sql.windowed_sql(windowed, units, lower, end, params, by_day=True), params)
+
+
+def new_unit_rows_sql(columns: Columns, key: str, tables: dict[str, str]) -> str:
+    """The state's ``units`` rows of the users an update touched: their merged first
+    exposures (``tables["nu"]``, with the derived columns), their stored totals
+    (``old``) less the stored rows of the re-read days (``ox``) plus the new ones (``nx``),
+    and for a new unit, its pre-period columns."""
+    ats = ", ".join(f"n.{c}" for c in at_columns(len(columns.variants)))
+    post = ", ".join(
+        total(a, f"COALESCE(o.{_q(a)}, 0) - COALESCE(x.{_q(a)}, 0) + COALESCE(s.{_q(a)}, 0)")
+        for a in columns.days
+    )
+    pre = ", ".join(
+        f"CASE WHEN o.user_id IS NULL THEN COALESCE(q.{_q(a)}, 0) ELSE o.{_q(a)} END AS {_q(a)}"
+        for a in columns.pre
+    )
+    listed = "".join(f", {c}" for c in (post, pre) if c)
+    joins = [f"LEFT JOIN {tables['old']} o ON o.user_id = n.user_id"]
+    if columns.days:
+        summed = summed_days_sql(columns, tables["nx"])
+        joins.append(f"LEFT JOIN {tables['ox']} x ON x.user_id = n.user_id")
+        joins.append(f"LEFT JOIN ({summed}) s ON s.user_id = n.user_id")
+    if columns.pre:
+        joins.append(f"LEFT JOIN {table(key, 'pre')} q ON q.user_id = n.user_id")
+    joined = "\n".join(joins)
+    return f"""
+SELECT n.user_id, {ats}, n.variant, n.exposed_at, n.exposed_day, n.mixed{listed}
+FROM {tables["nu"]} n
+{joined}"""
+
+
+def totals_view_sql(key: str, columns: Columns) -> str:
+    """``user_totals`` read straight from the state's ``units`` (for an analysis that ends
+    where the state ends, with no ranking scores): the users exposed to one variant."""
+    listed = "".join(f", u.{_q(a)}" for a in columns.every)
+    return f"""
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed,
+  CAST(NULL AS TIMESTAMP) AS first_ts{listed}
+FROM {table(key, "units")} u
+WHERE u.mixed = 0"""
+
+
+def totals_with_scores_sql(key: str, columns: Columns, end: dt.datetime) -> str:
+    """:func:`totals_view_sql` with the ranking scores, computed from ``judged``."""
+    ranked = ranked_state_sql(columns.scores, table(key, "judged"), day_cut(end))
+    listed = "".join(
+        f", COALESCE(r.{_q(a)}, 0) AS {_q(a)}" if a in columns.scores else f", u.{_q(a)}"
+        for a in columns.every
+    )
+    return f"""
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed,
+  CAST(NULL AS TIMESTAMP) AS first_ts{listed}
+FROM {table(key, "units")} u
+LEFT JOIN ({ranked}
+) r ON r.user_id = u.user_id
+WHERE u.mixed = 0"""
 
 
 def totals_from_state_sql(spec: ExperimentSpec, columns: Columns, end: dt.datetime) -> str:
     """``user_totals`` as the raw path builds it, from the state, for a window ending at
-    ``end`` (at most the state's end): every user first exposed before ``end``, their
-    variant, first exposure and mixed flag as of ``end``, and their aggregates."""
+    ``end`` before the state's end (``--as-of``): every user first exposed before
+    ``end``, their variant, first exposure and mixed flag as of ``end`` (from their first
+    exposure to each variant), and their aggregates summed over the days before ``end``."""
     key, n = spec.key, len(columns.variants)
     cut = day_cut(end)
     ats = at_columns(n)
     as_of = ", ".join(f"CASE WHEN s.{c} < {sql.ts_literal(end)} THEN s.{c} END AS {c}" for c in ats)
-    variant = " ".join(
-        f"WHEN u.{c} IS NOT NULL THEN {sql.literal(v)}"
-        for c, v in zip(ats, columns.variants, strict=True)
-    )
-    seen = " + ".join(f"CASE WHEN u.{c} IS NULL THEN 0 ELSE 1 END" for c in ats)
     ctes = [
         f"""units AS (
-  SELECT u.user_id, CASE {variant} END AS variant, {_exposed_at(n)} AS exposed_at,
-    CASE WHEN {seen} > 1 THEN 1 ELSE 0 END AS mixed
+  SELECT u.user_id, {unit_columns(columns)}
   FROM (SELECT s.user_id, {as_of} FROM {table(key, "units")} s) u
   WHERE {" OR ".join(f"u.{c} IS NOT NULL" for c in ats)}
 )"""
     ]
     joins = []
     if columns.days:
-        sums = ", ".join(_total(a, "d") for a in columns.days)
-        ctes.append(
-            f"post AS (\n  SELECT d.user_id, {sums}\n  FROM {table(key, 'days')} d\n"
-            f"  WHERE d.day < {_date(cut)}\n  GROUP BY d.user_id\n)"
-        )
+        summed = summed_days_sql(columns, table(key, "days"), f"d.day < {_date(cut)}")
+        ctes.append(f"post AS (\n  {summed}\n)")
         joins.append("LEFT JOIN post p ON p.user_id = u.user_id")
     if columns.pre:
         joins.append(f"LEFT JOIN {table(key, 'pre')} q ON q.user_id = u.user_id")
@@ -225,15 +338,12 @@ def totals_from_state_sql(spec: ExperimentSpec, columns: Columns, end: dt.dateti
         joins.append("LEFT JOIN scored r ON r.user_id = u.user_id")
     source = {id(a): "p" for a in columns.days} | {id(a): "q" for a in columns.pre}
     source |= {id(a): "r" for a in columns.scores}
-    totals = "".join(
-        f",\n  COALESCE({source[id(a)]}.{quote_ident(a.column)}, 0) AS {quote_ident(a.column)}"
-        for a in columns.every
-    )
+    totals = "".join(f",\n  COALESCE({source[id(a)]}.{_q(a)}, 0) AS {_q(a)}" for a in columns.every)
     with_ctes = ",\n".join(ctes)
     joined = "\n".join(joins)
     return f"""
 WITH {with_ctes}
-SELECT u.user_id, u.variant, CAST(u.exposed_at AS DATE) AS exposed_day, u.exposed_at, u.mixed,
+SELECT u.user_id, u.variant, u.exposed_day, u.exposed_at, u.mixed,
   CAST(NULL AS TIMESTAMP) AS first_ts{totals}
 FROM units u
 {joined}"""

@@ -134,7 +134,7 @@ def test_rows_replaced_in_place_need_the_lookback(loaded: Path) -> None:
             [START, START + dt.timedelta(days=7)],
         )
         assert refresh(store, SPEC).mode == "up to date"
-        back = meta.watermark - START + dt.timedelta(days=1)
+        back = meta.watermark - START  # back to the first day, not into the pre-period
         report = refresh(store, SPEC, lookback=back)
     assert report.mode == "updated" and "lookback" in report.reason
     exact(loaded)
@@ -145,6 +145,7 @@ def test_a_failed_refresh_leaves_the_state_as_it_was(
 ) -> None:
     extra = (
         source_rows["events"]
+        .filter(pl.col("ts") >= START + dt.timedelta(days=2))
         .head(50)
         .with_columns(pl.col("event_id") + "-again", pl.col("ts") + dt.timedelta(hours=1))
     )
@@ -156,7 +157,7 @@ def test_a_failed_refresh_leaves_the_state_as_it_was(
         def broken(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(refresh_module, "_recompute_judged", broken)
+        monkeypatch.setattr(refresh_module, "_events_in", broken)
         with pytest.raises(RuntimeError, match="disk full"):
             refresh(store, SPEC)
         assert read_meta(store, SPEC.key) == before
