@@ -54,6 +54,7 @@ def build_report_inputs(
     gallery_items: int = 8,
     seed: int = 0,
     truth: bool = False,
+    use_state: bool = True,
 ) -> ReportInputs:
     """Everything the report of ``spec`` shows, read from ``store``.
 
@@ -62,10 +63,11 @@ def build_report_inputs(
     otherwise, with ``compute_offline``, the variants' encoders are evaluated on
     the store's historical logs (:func:`offline_section`; skipped when there are
     none). ``gallery_items`` = 0 leaves the gallery out. ``truth`` adds the
-    simulator's true effects (labelled "simulation only").
+    simulator's true effects (labelled "simulation only"). ``use_state`` = False
+    analyses the raw tables even when the experiment has a fresh state.
     """
     if result is None:
-        result = analyze(store, spec, as_of=as_of, segments=segments)
+        result = analyze(store, spec, as_of=as_of, segments=segments, use_state=use_state)
     variants = variant_infos(spec)
     if offline is None and compute_offline:
         offline = offline_section(store, spec)
@@ -194,6 +196,7 @@ def write_experiment_report(
     seed: int = 0,
     compute_offline: bool = True,
     truth: bool = False,
+    use_state: bool = True,
 ) -> WrittenReport:
     """The report of the experiment in ``spec_file`` on the data in ``db``, written to
     ``out_html`` and the Markdown and JSON beside it (``looklift report``).
@@ -220,6 +223,7 @@ def write_experiment_report(
             seed=seed,
             compute_offline=compute_offline,
             truth=truth,
+            use_state=use_state,
         )
         no_truth = why_no_truth(store, spec) if truth and inputs.truth is None else None
     return WrittenReport(inputs, write_report(inputs, out_html), no_truth)

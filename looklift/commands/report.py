@@ -67,6 +67,14 @@ def report(
             "warning says why.",
         ),
     ] = False,
+    state: Annotated[
+        bool,
+        typer.Option(
+            "--state/--no-state",
+            help="Read the experiment's state when it is fresh ('looklift refresh'); "
+            "--no-state reads the raw tables.",
+        ),
+    ] = True,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -83,6 +91,7 @@ def report(
         seed=seed,
         compute_offline=offline,
         truth=truth,
+        use_state=state,
     )
     if written.no_truth:  # asked for, impossible, and the rest of the report stands: say so
         err.print(

@@ -99,3 +99,22 @@ def test_mistakes_are_one_line(
     code, out, err = looklift(capsys, "refresh", str(spec), *full)
     assert code == 2 and out == ""
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_reads_the_state_and_says_so_unless_told_not_to(
+    db_and_spec: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db, spec = db_and_spec
+    assert looklift(capsys, "refresh", str(spec), "--db", str(db))[0] == 0
+    sources = {}
+    for flag in ("--state", "--no-state"):
+        html = tmp_path / f"report{flag}.html"
+        args = ("--db", str(db), "--out", str(html), "--gallery", "0", "--no-offline", flag)
+        code, _, err = looklift(capsys, "report", str(spec), *args)
+        assert code == 0, err
+        report = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
+        sources[flag] = (report["analysis"]["source"], html.with_suffix(".md").read_text())
+    from_state, markdown = sources["--state"]
+    assert from_state.startswith("from state up to ") and f"Data: {from_state}." in markdown
+    raw, markdown = sources["--no-state"]
+    assert raw is None and "Data: from state" not in markdown
