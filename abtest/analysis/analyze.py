@@ -1,6 +1,8 @@
 """Analyze an experiment: SQL where the data lives, numbers in the stats engine.
 
 ``analyze(store, spec)`` checks the store and the window (:mod:`.window`),
+runs its SQL on the store's DuckDB or on another engine (:mod:`.engine`; Spark in
+:mod:`.spark`),
 stages the per-user tables (:mod:`.staging`), reads each metric's moments per
 variant through its :class:`~abtest.analysis.moments.MetricMoments`, compares
 every treatment with the control on every metric and corrects for multiple
@@ -27,6 +29,7 @@ from abtest.analysis.comparisons import (
     variant_values,
 )
 from abtest.analysis.decision import decide
+from abtest.analysis.engine import Engine, as_engine, store_of
 from abtest.analysis.health import health as split_health
 from abtest.analysis.moments import MetricMoments, metric_moments
 from abtest.analysis.quantiles import quantile_metrics, variant_quantiles
@@ -50,7 +53,7 @@ __all__ = ["AnalysisError", "analysis_window", "analyze", "variant_stats"]
 
 
 def analyze(
-    store: Store,
+    store: Store | Engine,
     spec: ExperimentSpec,
     *,
     as_of: dt.date | dt.datetime | None = None,
@@ -66,35 +69,45 @@ def analyze(
     ``daily`` adds the cumulative day-by-day series. The experiment's state
     (``looklift refresh``) is read instead of the raw tables when it is fresh and
     ``use_state``; the result's :attr:`~AnalysisResult.source` says which.
+
+    ``store`` is a looklift store (DuckDB) or an :class:`~abtest.analysis.engine.Engine`
+    (e.g. :class:`~abtest.analysis.spark.SparkEngine` on a user's ``SparkSession``):
+    the same plan, the same numbers.
     """
-    check_store(store)
+    engine = as_engine(store)
+    check_store(engine)
     if spec.metrics is None:
         raise AnalysisError(f"{spec.key!r} defines no metrics to analyze")
-    window = analysis_window(spec, as_of, store)
-    require_exposures(store, spec, *window)
-    segment_names = segment_columns(store, segments)
+    window = analysis_window(spec, as_of, engine)
+    require_exposures(engine, spec, *window)
+    segment_names = segment_columns(engine, segments)
     settings = spec.analysis
     test: Test = "sequential" if settings.sequential else "welch"
     metrics = metric_moments(spec, settings.cuped_pre_period_days > 0)
     pre_start = pre_period_start(spec, window[0])
-    state = state_use(store, spec, window, pre_start) if use_state else StateUse(None, None)
+    duck = store_of(engine)
+    state = (
+        state_use(duck, spec, window, pre_start)
+        if use_state and duck is not None
+        else StateUse(None, None)
+    )
     with staged_tables(
-        store, spec, metrics, window, pre_start, daily=daily, state=state.meta
+        engine, spec, metrics, window, pre_start, daily=daily, state=state.meta
     ) as staged:
         caps, open_windows = staged.caps, staged.open_windows
-        rows = fetch_rows(store, sql.moments_by_variant_sql(metrics, caps))
+        rows = fetch_rows(engine, sql.moments_by_variant_sql(metrics, caps))
         by_variant = {r["variant"]: r for r in rows}
-        health = split_health(store, spec, window, staged.mixed_users)
+        health = split_health(engine, spec, window, staged.mixed_users)
         quantiles = {
-            m.name: variant_quantiles(store, spec, m, window) for m in quantile_metrics(spec)
+            m.name: variant_quantiles(engine, spec, m, window) for m in quantile_metrics(spec)
         }
         infos = metric_infos(spec, metrics, caps) + quantile_infos(spec, quantile_metrics(spec))
         values = variant_values(spec, metrics, by_variant) + quantile_values(spec, quantiles)
         comparisons = compare_variants(spec, metrics, infos, by_variant, test, quantiles)
         order = spec_order(spec)
         infos.sort(key=lambda i: order[i.name])
-        daily_series = daily_points(store, spec, metrics, window, caps, test) if daily else ()
-        by_segment = segment_points(store, spec, metrics, caps, segment_names, test)
+        daily_series = daily_points(engine, spec, metrics, window, caps, test) if daily else ()
+        by_segment = segment_points(engine, spec, metrics, caps, segment_names, test)
     result = AnalysisResult(
         experiment=spec.key,
         description=spec.description,
@@ -130,7 +143,7 @@ def _cuped_days(spec: ExperimentSpec, metrics: list[MetricMoments]) -> int:
 
 
 def variant_stats(
-    store: Store, spec: ExperimentSpec, *, as_of: dt.date | dt.datetime | None = None
+    store: Store | Engine, spec: ExperimentSpec, *, as_of: dt.date | dt.datetime | None = None
 ) -> dict[str, dict[str, Stats]]:
     """Each metric's sufficient statistics per variant: ``{metric: {variant: stats}}``.
 

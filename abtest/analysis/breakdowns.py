@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 
 from abtest.analysis import sql
+from abtest.analysis.engine import Engine
 from abtest.analysis.moments import MetricMoments, N
 from abtest.analysis.result import DailyPoint, SegmentPoint
 from abtest.analysis.staging import fetch_rows
 from abtest.spec import ExperimentSpec
 from abtest.stats import ContrastArrays, Test, compare_arrays
-from abtest.store import Store
 
 _EMPTY: Mapping[str, Any] = {N: 0}
 
 
 def daily_points(
-    store: Store,
+    engine: Engine,
     spec: ExperimentSpec,
     metrics: list[MetricMoments],
     window: tuple[dt.datetime, dt.datetime],
@@ -39,7 +39,7 @@ def daily_points(
     start, end = window
     last = (end - dt.timedelta(microseconds=1)).date()
     days = [start.date() + dt.timedelta(days=i) for i in range((last - start.date()).days + 1)]
-    rows = fetch_rows(store, sql.moments_by_day_sql(metrics, days, caps))
+    rows = fetch_rows(engine, sql.moments_by_day_sql(metrics, days, caps))
     by = {(r["variant"], r["day"]): r for r in rows}
     points = []
     for v, mm, res in _contrasts(spec, metrics, by, days, test):
@@ -51,7 +51,7 @@ def daily_points(
 
 
 def segment_points(
-    store: Store,
+    engine: Engine,
     spec: ExperimentSpec,
     metrics: list[MetricMoments],
     caps: dict[str, float],
@@ -62,7 +62,7 @@ def segment_points(
     if not segments:
         return ()
     points: list[SegmentPoint] = []
-    rows = fetch_rows(store, sql.moments_by_segments_sql(metrics, caps, segments))
+    rows = fetch_rows(engine, sql.moments_by_segments_sql(metrics, caps, segments))
     for i, segment in enumerate(segments):
         value, grouped = sql.segment_value_column(i), sql.segment_grouped_column(i)
         by = {(r["variant"], r[value]): r for r in rows if r[grouped] == 0}

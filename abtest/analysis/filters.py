@@ -19,13 +19,16 @@ comparison with a missing value is false, not a comparison with 0).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from abtest.analysis.aggregates import canonical, digest
 from abtest.spec import ExperimentSpec, SpecError
 from abtest.spec.checks import event_column_problems
 from abtest.spec.filters import check_filter
 from abtest.store import Store, quote_ident
+
+if TYPE_CHECKING:
+    from abtest.analysis.engine import Engine
 
 _SQL_COMPARISON = {"$eq": "=", "$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 
@@ -131,13 +134,16 @@ def compile_filter(condition: Mapping[str, Any], source: str = "e") -> Query:
     return Query(compiler.condition(condition), compiler.params)
 
 
-def check_event_columns(store: Store, spec: ExperimentSpec) -> None:
+def check_event_columns(store: Store | Engine, spec: ExperimentSpec) -> None:
     """Refuse a spec whose metrics read events columns ``store`` lacks (filters on a
     column that is not there, or ``view_id`` for the ranking kinds), or whose filters
     compare an extra column with values of another type: a :class:`SpecError` naming
     the file, the field and the problem, raised before any table is built."""
-    if not store.has_table("events"):
+    from abtest.analysis.engine import as_engine
+
+    engine = as_engine(store)
+    if not engine.has_table("events"):
         return
-    errors, _ = event_column_problems(spec, store.columns("events"), str(store.path))
+    errors, _ = event_column_problems(spec, engine.columns("events"), engine.where)
     if errors:
         raise SpecError(errors)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from abtest.analysis import sql
+from abtest.analysis.engine import Engine, as_engine, fetch_one
 from abtest.analysis.result import ExposureDay, Health
 from abtest.spec import ExperimentSpec
 from abtest.stats import srm_test
@@ -18,29 +19,30 @@ from abtest.store import Store
 
 
 def health(
-    store: Store,
+    engine: Engine | Store,
     spec: ExperimentSpec,
     window: tuple[dt.datetime, dt.datetime],
     mixed: int,
 ) -> Health:
     """The health of the split in ``window``; ``mixed`` users were excluded when staging."""
+    engine = as_engine(engine)
     counts = {v: 0 for v in spec.variant_names}
     cumulative = dict.fromkeys(spec.variant_names, 0)
     days = []
-    for day, variant, n in store.con.execute(
+    for day, variant, n in engine.fetch_all(
         f"SELECT exposed_day, variant, count(*) FROM {sql.USER_TOTALS} "
         "GROUP BY exposed_day, variant ORDER BY exposed_day, variant"
-    ).fetchall():
+    ):
         counts[variant] += int(n)
         cumulative[variant] += int(n)
         days.append(ExposureDay(day, variant, int(n), cumulative[variant]))
     srm = srm_test(list(counts.values()), list(spec.weights))
-    warnings = _warnings(store, spec, window, counts, mixed)
+    warnings = _warnings(engine, spec, window, counts, mixed)
     return Health(srm, counts, int(mixed), tuple(days), tuple(warnings))
 
 
 def _warnings(
-    store: Store,
+    engine: Engine,
     spec: ExperimentSpec,
     window: tuple[dt.datetime, dt.datetime],
     counts: dict[str, int],
@@ -54,7 +56,8 @@ def _warnings(
     if empty:
         warnings.append(f"no exposed users in variant(s) {', '.join(empty)}")
     start, end = window
-    (outside,) = store.fetch_one(
+    (outside,) = fetch_one(
+        engine,
         "SELECT count(*) FROM exposures WHERE experiment = ? AND ts >= ? AND ts < ? "
         f"AND variant NOT IN ({', '.join(sql.literal(v) for v in spec.variant_names)})",
         [spec.key, start, end],

@@ -20,6 +20,7 @@ import datetime as dt
 from typing import Any
 
 from abtest.analysis import sql
+from abtest.analysis.engine import Engine, as_engine, fetch_one
 from abtest.analysis.filters import Query
 from abtest.spec import ExperimentSpec, MetricDefinition
 from abtest.stats import QuantileStats, quantile_levels
@@ -44,7 +45,7 @@ def _values(metric: MetricDefinition, window: tuple[dt.datetime, dt.datetime]) -
 
 
 def variant_quantiles(
-    store: Store,
+    engine: Engine | Store,
     spec: ExperimentSpec,
     metric: MetricDefinition,
     window: tuple[dt.datetime, dt.datetime],
@@ -54,13 +55,14 @@ def variant_quantiles(
     Two passes over the values: their count per variant (which sets the levels of
     the order statistics), then the three quantiles of each variant at once.
     """
+    engine = as_engine(engine)
     values = _values(metric, window)
     nu = float(metric.quantile or 0.5)
     counts = dict(
-        store.con.execute(
+        engine.fetch_all(
             f"SELECT variant, COUNT(value) FROM ({values.sql}) v GROUP BY variant",
             values.params,
-        ).fetchall()
+        )
     )
     out = {}
     for variant in spec.variant_names:
@@ -71,11 +73,12 @@ def variant_quantiles(
             continue
         params: dict[str, Any] = {**values.params, "q_variant": variant}
         params |= {"q_levels": [nu, low, high]}
-        (q,) = store.con.execute(
+        (q,) = fetch_one(
+            engine,
             f"SELECT quantile_cont(value, $q_levels) FROM ({values.sql}) v "
             "WHERE variant = $q_variant",
             params,
-        ).fetchone() or ((0.0, 0.0, 0.0),)
+        ) or ((0.0, 0.0, 0.0),)
         hat, lower, upper = (float(x) for x in q)
         out[variant] = QuantileStats(n, n_star, nu, hat, lower, upper)
     return out

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from abtest.analysis import sql
+from abtest.analysis.engine import Engine, as_engine, fetch_one, store_of
 from abtest.analysis.filters import Query, check_event_columns
 from abtest.analysis.moments import MetricMoments
 from abtest.analysis.state.tables import StateMeta
@@ -45,7 +46,7 @@ class Staged(NamedTuple):
 
 @contextmanager
 def staged_tables(
-    store: Store,
+    store: Store | Engine,
     spec: ExperimentSpec,
     metrics: list[MetricMoments],
     window: tuple[dt.datetime, dt.datetime],
@@ -58,38 +59,29 @@ def staged_tables(
 
     ``daily`` adds the per-user-day table that the day-by-day series reads. With a
     fresh ``state`` (:func:`abtest.analysis.state.state_use`), the tables are read
-    from it instead of from the raw ``exposures`` and ``events``: the same rows.
+    from it instead of from the raw ``exposures`` and ``events``: the same rows (the
+    state lives in a DuckDB store: another engine always reads its tables).
     """
-    check_event_columns(store, spec)
+    engine = as_engine(store)
+    check_event_columns(engine, spec)
+    duck = store_of(engine)
     try:
-        if state is not None:
-            yield _build_from_state(store, spec, metrics, window, pre_start, daily, state)
+        if state is not None and duck is not None:
+            yield _build_from_state(duck, spec, metrics, window, pre_start, daily, state)
         else:
-            yield _build(store, spec, metrics, window, pre_start, daily=daily)
+            yield _build(engine, spec, metrics, window, pre_start, daily=daily)
     finally:
         for table in (sql.USER_DAYS, sql.USER_TOTALS):
-            _drop(store, table)
+            engine.drop(table)
 
 
-def _drop(store: Store, name: str) -> None:
-    """Drop a temporary table or view of the analysis, if it exists."""
-    row = store.fetch_one(
-        "SELECT COUNT(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [name]
-    )
-    kind = "VIEW" if row and row[0] else "TABLE"
-    store.con.execute(f"DROP {kind} IF EXISTS {name}")
-
-
-def fetch_rows(store: Store, query: str | Query) -> list[dict[str, Any]]:
+def fetch_rows(store: Store | Engine, query: str | Query) -> list[dict[str, Any]]:
     """The rows of a query (with its parameters, if any), as ``{column: value}`` dicts."""
-    sql_text, params = (query.sql, query.params) if isinstance(query, Query) else (query, {})
-    cursor = store.con.execute(sql_text, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return as_engine(store).fetch_dicts(query)
 
 
 def _build(
-    store: Store,
+    engine: Engine,
     spec: ExperimentSpec,
     metrics: list[MetricMoments],
     window: tuple[dt.datetime, dt.datetime],
@@ -99,21 +91,19 @@ def _build(
 ) -> Staged:
     """Create the tables; return the caps and the number of mixed users."""
     start, end = window
-    con = store.con
-    totals = sql.user_totals_sql(spec, start, end, pre_start)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_TOTALS} AS {totals.sql}", totals.params)
-    (mixed,) = store.fetch_one(f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1") or (0,)
+    engine.stage(sql.USER_TOTALS, sql.user_totals_sql(spec, start, end, pre_start))
+    count = f"SELECT COUNT(*) FROM {sql.USER_TOTALS} WHERE mixed = 1"
+    (mixed,) = fetch_one(engine, count) or (0,)
     if mixed:
-        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE mixed = 1")
-    (late,) = store.fetch_one(sql.late_exposures_sql()) or (0,)
+        engine.delete_where(sql.USER_TOTALS, "mixed = 1")
+    (late,) = fetch_one(engine, sql.late_exposures_sql()) or (0,)
     if daily:
         days = sql.user_days_sql(spec, start, end, pre_start, late_users=bool(late))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS {days.sql}", days.params)
+        engine.stage(sql.USER_DAYS, days)
     if late:  # recount users with events before their exposure, from their events
-        recount = sql.recounted_totals_sql(spec, start, end, pre_start)
-        con.execute(f"INSERT INTO {sql.USER_TOTALS} {recount.sql}", recount.params)
-        con.execute(f"DELETE FROM {sql.USER_TOTALS} WHERE first_ts < exposed_at")
-    return Staged(_caps(store, metrics), int(mixed), open_window_users(store, spec, end))
+        engine.append(sql.USER_TOTALS, sql.recounted_totals_sql(spec, start, end, pre_start))
+        engine.delete_where(sql.USER_TOTALS, "first_ts < exposed_at")
+    return Staged(_caps(engine, metrics), int(mixed), open_window_users(engine, spec, end))
 
 
 def _build_from_state(
@@ -156,10 +146,13 @@ def _build_from_state(
     if daily:
         days = state_sql.days_from_state_sql(spec, columns, end)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sql.USER_DAYS} AS {days}")
-    return Staged(_caps(store, metrics), int(mixed), open_window_users(store, spec, end))
+    engine = as_engine(store)
+    return Staged(_caps(engine, metrics), int(mixed), open_window_users(engine, spec, end))
 
 
-def open_window_users(store: Store, spec: ExperimentSpec, end: dt.datetime) -> dict[str, int]:
+def open_window_users(
+    store: Store | Engine, spec: ExperimentSpec, end: dt.datetime
+) -> dict[str, int]:
     """Per windowed metric of ``spec``, the staged users whose window had not ended at
     ``end`` (the analysis' end): ``{metric: users}``, empty without windowed metrics.
 
@@ -172,11 +165,11 @@ def open_window_users(store: Store, spec: ExperimentSpec, end: dt.datetime) -> d
     windowed = list({m.name: m for m in listed if m.window is not None}.values())
     if not windowed:
         return {}
-    row = store.fetch_one(sql.open_window_sql(windowed, end)) or ()
+    row = fetch_one(as_engine(store), sql.open_window_sql(windowed, end)) or ()
     return {m.name: int(n or 0) for m, n in zip(windowed, row, strict=True)}
 
 
-def _caps(store: Store, metrics: list[MetricMoments]) -> dict[str, float]:
+def _caps(engine: Engine, metrics: list[MetricMoments]) -> dict[str, float]:
     """Each winsorized metric's cap: fixed, or the pooled percentile of exposed users."""
     caps: dict[str, float] = {}
     for mm in metrics:
@@ -186,6 +179,6 @@ def _caps(store: Store, metrics: list[MetricMoments]) -> dict[str, float]:
         if w.upper is not None:
             caps[mm.name] = float(w.upper)
         else:
-            (cap,) = store.fetch_one(sql.percentile_cap_sql(mm.metric)) or (None,)
+            (cap,) = fetch_one(engine, sql.percentile_cap_sql(mm.metric)) or (None,)
             caps[mm.name] = float(cap) if cap is not None else math.inf
     return caps

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from abtest.spec import ExperimentSpec
-from abtest.store import Store
+
+if TYPE_CHECKING:
+    from abtest.analysis.engine import Engine
+    from abtest.store import Store
 
 DEFAULT_SEGMENTS = ("platform", "country", "is_new")
 REQUIRED_TABLES = ("exposures", "events", "users")
@@ -21,17 +25,20 @@ class AnalysisError(Exception):
     """The experiment cannot be analyzed as asked (no data, bad window, bad segment...)."""
 
 
-def check_store(store: Store) -> None:
+def check_store(store: Store | Engine) -> None:
     """Refuse a database without the tables an analysis reads."""
-    missing = [t for t in REQUIRED_TABLES if not store.has_table(t)]
+    from abtest.analysis.engine import as_engine
+
+    engine = as_engine(store)
+    missing = [t for t in REQUIRED_TABLES if not engine.has_table(t)]
     if missing:
         raise AnalysisError(
-            f"{store.path} has no {', '.join(missing)} table(s): is it a looklift database?"
+            f"{engine.where} has no {', '.join(missing)} table(s): is it a looklift database?"
         )
 
 
 def analysis_window(
-    spec: ExperimentSpec, as_of: dt.date | dt.datetime | None, store: Store
+    spec: ExperimentSpec, as_of: dt.date | dt.datetime | None, store: Store | Engine
 ) -> tuple[dt.datetime, dt.datetime]:
     """``[start, end)`` of the analysis: the schedule, cut at the end of the ``as_of`` day.
 
@@ -40,8 +47,12 @@ def analysis_window(
     if spec.schedule is not None:
         start, end = spec.schedule.start, spec.schedule.end
     else:
-        row = store.fetch_one(
-            "SELECT min(ts), max(ts) FROM exposures WHERE experiment = ?", [spec.key]
+        from abtest.analysis.engine import as_engine, fetch_one
+
+        row = fetch_one(
+            as_engine(store),
+            "SELECT min(ts), max(ts) FROM exposures WHERE experiment = ?",
+            [spec.key],
         )
         if row is None or row[0] is None:
             raise no_exposures(spec, store)
@@ -68,37 +79,43 @@ def pre_period_start(spec: ExperimentSpec, start: dt.datetime) -> dt.datetime | 
 
 
 def require_exposures(
-    store: Store, spec: ExperimentSpec, start: dt.datetime, end: dt.datetime
+    store: Store | Engine, spec: ExperimentSpec, start: dt.datetime, end: dt.datetime
 ) -> None:
     """Refuse a window without exposures: there is nothing to measure."""
-    if not store.count(
-        "exposures", "experiment = ? AND ts >= ? AND ts < ?", [spec.key, start, end]
-    ):
+    from abtest.analysis.engine import as_engine, fetch_one
+
+    row = fetch_one(
+        as_engine(store),
+        "SELECT count(*) FROM exposures WHERE experiment = ? AND ts >= ? AND ts < ?",
+        [spec.key, start, end],
+    )
+    if not row or not row[0]:
         raise no_exposures(spec, store)
 
 
-def no_exposures(spec: ExperimentSpec, store: Store) -> AnalysisError:
+def no_exposures(spec: ExperimentSpec, store: Store | Engine) -> AnalysisError:
     """The error for an experiment without exposures, naming those that have some."""
-    known = store.query("SELECT DISTINCT experiment FROM exposures ORDER BY 1")["experiment"]
-    hint = f" (experiments with exposures: {', '.join(known)})" if len(known) else ""
+    from abtest.analysis.engine import as_engine
+
+    engine = as_engine(store)
+    rows = engine.fetch_all("SELECT DISTINCT experiment FROM exposures ORDER BY 1")
+    known = [str(r[0]) for r in rows]
+    hint = f" (experiments with exposures: {', '.join(known)})" if known else ""
     return AnalysisError(
-        f"experiment {spec.key!r} has no exposures in {store.path}{hint}; "
+        f"experiment {spec.key!r} has no exposures in {engine.where}{hint}; "
         "was it run or simulated ('looklift simulate')?"
     )
 
 
-def segment_columns(store: Store, requested: Sequence[str] | None) -> list[str]:
+def segment_columns(store: Store | Engine, requested: Sequence[str] | None) -> list[str]:
     """The ``users`` columns to break results down by, checked against the table.
 
     ``None`` asks for the defaults that exist (platform, country, is_new);
     names are deduplicated, and an unknown one (or ``user_id``) is refused.
     """
-    columns = [
-        r[0]
-        for r in store.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"
-        ).fetchall()
-    ]
+    from abtest.analysis.engine import as_engine
+
+    columns = list(as_engine(store).columns("users"))
     if requested is None:
         return [s for s in DEFAULT_SEGMENTS if s in columns]
     requested = list(dict.fromkeys(requested))
