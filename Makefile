@@ -11,7 +11,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_ARGS ?=
 
-.PHONY: demo test lint venv dev-venv browser clean clean-venv
+.PHONY: demo test lint venv dev-venv browser java clean clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) install $(FIND_LINKS) -e '.[dev]'
+	$(PIP) install $(FIND_LINKS) -e '.[dev,spark]'
 	touch $@
 
 venv: $(VENV)/.runtime
@@ -42,7 +42,18 @@ browser:
 	  fi; \
 	fi
 
-test: $(VENV)/.dev browser
+# The Spark tests need a Java runtime: install Debian's when missing (CI runs as root;
+# elsewhere they are skipped, saying why).
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	  else \
+	    echo "note: java is missing (apt-get install openjdk-17-jre-headless): the Spark tests will be skipped"; \
+	  fi; \
+	fi
+
+test: $(VENV)/.dev browser java
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev

@@ -18,6 +18,7 @@ _USER_ERROR_NAMES = (
     "abtest.assignment:AssignmentError",
     "abtest.simulate.traffic:SimulationError",
     "abtest.analysis:AnalysisError",
+    "abtest.analysis.spark:SparkError",
     "abtest.stats:StatsInputError",
     "encoders.errors:EncoderError",
     "offline_eval.errors:OfflineEvalError",

@@ -87,3 +87,20 @@ def write_toy_neighbors(
                 )
             )
         store.replace_rows("neighbors", pl.concat(frames), where="encoder = ?", params=[encoder])
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local Spark session (2 cores) shared by every Spark test of the run; the tests
+    that need it skip, saying why, where pyspark or a Java runtime is missing."""
+    import shutil
+
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
+    if shutil.which("java") is None and "JAVA_HOME" not in __import__("os").environ:
+        pytest.skip("no Java runtime (make test installs openjdk-17-jre-headless as root)")
+    from abtest.analysis.spark import local_session
+
+    log = Path(__import__("tempfile").gettempdir()) / "looklift-tests-spark.log"
+    session = local_session("local[2]", app_name="looklift-tests", log=log)
+    yield session
+    session.stop()

@@ -130,7 +130,7 @@ def analyze(
         decision=decide(comparisons, infos, health),
         bayesian=bayesian_settings(settings),
         open_windows=dict(open_windows),
-        source=state.note,
+        source=state.note if duck is not None else f"{engine.where}",
     )
     return result
 

@@ -84,7 +84,7 @@ def store_of(source: Store | Engine) -> Store | None:
     return source.store if isinstance(source, DuckDBEngine) else None
 
 
-def _split(query: str | Query, params: Params) -> tuple[str, Params]:
+def split_query(query: str | Query, params: Params) -> tuple[str, Params]:
     if isinstance(query, Query):
         return query.sql, query.params
     return query, params
@@ -106,24 +106,24 @@ class DuckDBEngine:
         return self.store.columns(table)
 
     def fetch_all(self, query: str | Query, params: Params = None) -> list[tuple[Any, ...]]:
-        text, bound = _split(query, params)
+        text, bound = split_query(query, params)
         return self.store.con.execute(text, bound or {}).fetchall()
 
     def fetch_dicts(self, query: str | Query) -> list[dict[str, Any]]:
-        text, bound = _split(query, None)
+        text, bound = split_query(query, None)
         cursor = self.store.con.execute(text, bound or {})
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def stage(self, table: str, query: str | Query) -> None:
-        text, bound = _split(query, None)
+        text, bound = split_query(query, None)
         self.store.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {text}", bound or {})
 
     def delete_where(self, table: str, condition: str) -> None:
         self.store.con.execute(f"DELETE FROM {table} WHERE {condition}")
 
     def append(self, table: str, query: str | Query) -> None:
-        text, bound = _split(query, None)
+        text, bound = split_query(query, None)
         self.store.con.execute(f"INSERT INTO {table} {text}", bound or {})
 
     def drop(self, table: str) -> None:

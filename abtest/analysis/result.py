@@ -245,9 +245,10 @@ class AnalysisResult:
     """Per windowed metric, the users whose window had not ended when the analysis
     ended: they count with what they did so far (GrowthBook's in-progress conversions)."""
     source: str | None = None
-    """Where the numbers were read from, when the experiment has state (``looklift
-    refresh``): ``from state up to ...``, or why the state was not used and the raw
-    tables were read. ``None``: no state, the raw tables."""
+    """Where the numbers were read from, when it is worth saying: with experiment state
+    (``looklift refresh``), ``from state up to ...`` or why the state was not used and
+    the raw tables were read; on another engine than DuckDB, which and its tables
+    (``Spark (local[2]): exports/``). ``None``: the store's raw tables."""
 
     @property
     def engine(self) -> Engine:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +14,14 @@ import typer
 from looklift.console import OutputFormat, err, out, print_json, table
 
 if TYPE_CHECKING:
+    from abtest.analysis import AnalysisResult
+    from abtest.spec import ExperimentSpec
     from looklift.planning import PowerPlan
+
+
+class Engine(enum.StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +64,25 @@ def analyze(
             "--no-state reads the raw tables.",
         ),
     ] = True,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where the analysis runs: duckdb (the --db file) or spark (--tables).",
+        ),
+    ] = Engine.duckdb,
+    tables: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR_OR_DB",
+            help="With --engine spark: a folder holding exposures, events and users as "
+            "parquet (files or folders, partitioned or not), or a database of the Spark "
+            "catalog holding tables of those names.",
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str,
+        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
+    ] = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -65,9 +93,16 @@ def analyze(
 
     spec = load_spec(file)
     seg = [s.strip() for s in segments.split(",") if s.strip()] if segments else None
-    # Read-only: refuses a missing path, a folder, a non-looklift file.
-    with Store(db, read_only=True) as store:
-        result = run_analysis(store, spec, as_of=as_of, segments=seg, use_state=state)
+    if engine is Engine.spark:
+        result = _analyze_on_spark(spec, tables, spark_master, as_of, seg)
+    else:
+        if tables is not None:
+            from looklift.errors import UsageProblem
+
+            raise UsageProblem("--tables is for --engine spark; DuckDB reads --db")
+        # Read-only: refuses a missing path, a folder, a non-looklift file.
+        with Store(db, read_only=True) as store:
+            result = run_analysis(store, spec, as_of=as_of, segments=seg, use_state=state)
     from abtest.analysis.decision_text import json_summary
     from abtest.analysis.render import segment_summary
 
@@ -77,6 +112,35 @@ def analyze(
         out.print(result)
         if seg:  # segments asked for by name are shown; the default ones are in the report
             out.print(segment_summary(result))
+
+
+def _analyze_on_spark(
+    spec: ExperimentSpec,
+    tables: str | None,
+    master: str,
+    as_of: dt.datetime | None,
+    segments: list[str] | None,
+) -> AnalysisResult:
+    """The analysis on Spark, with a spinner while Spark starts and works."""
+    from looklift.errors import UsageProblem
+
+    if tables is None:
+        raise UsageProblem(
+            "--engine spark needs --tables: a folder of parquet exports (exposures, "
+            "events, users) or a database of the Spark catalog"
+        )
+    try:
+        from abtest.analysis.spark import SparkEngine, local_session
+    except ImportError:
+        raise UsageProblem(
+            "the spark engine needs its extra: pip install 'looklift[spark]'"
+        ) from None
+    from abtest.analysis import analyze as run_analysis
+
+    log = Path(tempfile.gettempdir()) / "looklift-spark.log"
+    with err.status(f"analysing {spec.key!r} on Spark ({master}; its log: {log})..."):
+        engine = SparkEngine(local_session(master, log=log), tables)
+        return run_analysis(engine, spec, as_of=as_of, segments=segments)
 
 
 def power(
