@@ -71,6 +71,82 @@ def assign_users_file(
     return AssignRun(spec, batch, recorded)
 
 
+@dataclass(frozen=True)
+class SparkAssignRun:
+    """What :func:`assign_users_on_spark` assigned and wrote."""
+
+    spec: ExperimentSpec
+    units: int
+    counts: dict[str, int]
+    """Units per variant (in the experiment only), in variant order."""
+    reasons: dict[str, int]
+    """Units per reason (assigned, coverage, targeting...), those with any."""
+
+
+def assign_users_on_spark(
+    spec_file: Path,
+    users: Path,
+    out_path: Path,
+    *,
+    db: Path | None = None,
+    force: Sequence[str] = (),
+    master: str = "local[*]",
+    log: Path | None = None,
+) -> SparkAssignRun:
+    """:func:`assign_users_file` on Spark: ``users`` is parquet (a file or a folder, as a
+    warehouse exports it), the assignments are written as a parquet folder at
+    ``out_path``, replaced only once complete."""
+    import shutil
+
+    from abtest.assignment import REASONS
+    from abtest.spec import load_spec
+    from looklift.store_facts import known_encoders_from_db
+
+    if not users.exists():
+        raise UsageProblem(f"users file not found: {users}")
+    if users.is_file() and users.suffix.lower() != ".parquet":
+        raise UsageProblem(
+            f"--engine spark reads users as parquet (a file or a folder), not {users.name}"
+        )
+    if not out_path.parent.exists():
+        raise UsageProblem(f"folder does not exist: {out_path.parent}")
+    spec = load_spec(spec_file, known_encoders=known_encoders_from_db(db) if db else None)
+    forced = parse_forced(force)
+    try:
+        from abtest.analysis.spark import local_session
+        from abtest.assignment.spark import assign_dataframe
+    except ImportError:
+        raise UsageProblem(
+            "the spark engine needs its extra: pip install 'looklift[spark]'"
+        ) from None
+    session = local_session(master, log=log)
+    frame = session.read.parquet(str(users))
+    if spec.unit not in frame.columns:
+        raise UsageProblem(
+            f"{users}: no {spec.unit!r} column (the unit of {spec.key!r}); columns are "
+            f"{', '.join(frame.columns)}"
+        )
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        assign_dataframe(spec, frame, forced).write.mode("overwrite").parquet(str(tmp))
+        written = session.read.parquet(str(tmp))
+        by_reason = dict(written.groupBy("reason").count().collect())
+        by_variant = dict(written.groupBy("variant").count().collect())
+        if out_path.is_dir():
+            shutil.rmtree(out_path)
+        elif out_path.exists():
+            out_path.unlink()
+        os.replace(tmp, out_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return SparkAssignRun(
+        spec,
+        int(sum(by_reason.values())),
+        {v.name: int(by_variant.get(v.name, 0)) for v in spec.variants},
+        {r: int(by_reason[r]) for r in REASONS if by_reason.get(r)},
+    )
+
+
 def parse_forced(items: Sequence[str]) -> dict[str, str]:
     """``UNIT=VARIANT`` items (``--force``) as a mapping."""
     forced: dict[str, str] = {}

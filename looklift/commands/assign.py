@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from looklift.commands.analyze import Engine
 from looklift.console import OutputFormat, err, out, print_json, table
 
 
@@ -53,44 +55,69 @@ def assign(
             help="UNIT=VARIANT: force a unit into a variant (QA); repeatable.",
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="duckdb: assign in this process (numpy); spark: assign on Spark, one Arrow "
+            "batch at a time, reading --users as parquet (a file or a folder) and writing "
+            "--out as a parquet folder.",
+        ),
+    ] = Engine.duckdb,
+    spark_master: Annotated[
+        str,
+        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
+    ] = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
-    from looklift.assigning import assign_users_file
+    from looklift.assigning import assign_users_file, assign_users_on_spark
 
-    run = assign_users_file(
-        file,
-        users,
-        out_path,
-        db=db,
-        record_exposures=record_exposures,
-        at=at,
-        force=force or [],
-    )
-    batch, spec, recorded = run.batch, run.spec, run.recorded
-    counts = batch.counts()
-    reasons = batch.reason_counts()
+    if engine is Engine.spark:
+        if record_exposures:
+            from looklift.errors import UsageProblem
+
+            raise UsageProblem(
+                "--record-exposures writes to a DuckDB store: use --engine duckdb, or load "
+                "the assignments into your warehouse"
+            )
+        log = Path(tempfile.gettempdir()) / "looklift-spark.log"
+        with err.status(f"assigning on Spark ({spark_master}; its log: {log})..."):
+            summary = assign_users_on_spark(
+                file, users, out_path, db=db, force=force or [], master=spark_master, log=log
+            )
+        spec, recorded = summary.spec, None
+        units, counts, reasons = summary.units, summary.counts, summary.reasons
+    else:
+        run = assign_users_file(
+            file,
+            users,
+            out_path,
+            db=db,
+            record_exposures=record_exposures,
+            at=at,
+            force=force or [],
+        )
+        batch, spec, recorded = run.batch, run.spec, run.recorded
+        units, counts, reasons = len(batch), batch.counts(), batch.reason_counts()
     if format is OutputFormat.json:
         print_json(
             {
                 "experiment": spec.key,
                 "out": str(out_path),
-                "units": len(batch),
+                "units": units,
                 "variants": counts,
                 "reasons": reasons,
                 "exposures_recorded": recorded,
             }
         )
         return
-    total = max(len(batch), 1)
+    total = max(units, 1)
     rows = [
         [v.name, v.encoder or "", f"{counts[v.name]:,}", f"{counts[v.name] / total:.1%}"]
         for v in spec.variants
     ]
-    out.print(
-        table(f"{spec.key}: {len(batch):,} units", ["variant", "encoder", "units", "share"], rows)
-    )
+    out.print(table(f"{spec.key}: {units:,} units", ["variant", "encoder", "units", "share"], rows))
     out.print(table("Why", ["reason", "units"], [[r, f"{n:,}"] for r, n in reasons.items()]))
     out.print(f"wrote {out_path}")
     if recorded is not None:

@@ -325,3 +325,53 @@ def test_an_exposure_time_with_an_offset_is_stored_in_utc(
     with Store(db, read_only=True) as store:
         stamps = store.query("SELECT DISTINCT ts FROM exposures")["ts"].to_list()
     assert [t.isoformat() for t in stamps] == ["2026-03-03T01:00:00"]
+
+
+def test_spark_writes_the_same_assignments_as_a_parquet_folder(
+    spark_session, capsys: pytest.CaptureFixture[str], users: Path, tmp_path: Path
+) -> None:
+    local, folder = tmp_path / "local.parquet", tmp_path / "spark"
+    assert run(capsys, "assign", str(DEMO), "--users", str(users), "--out", str(local))[0] == 0
+    code, out, err = run(
+        capsys, "assign", str(DEMO), "--users", str(users), "--out", str(folder),
+        "--engine", "spark", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out)
+    want = pl.read_parquet(local)
+    got = pl.read_parquet(folder / "*.parquet")
+    columns = list(want.columns)
+    assert got.sort(columns, nulls_last=True).equals(want.sort(columns, nulls_last=True))
+    assert summary["units"] == want.height
+    assert summary["variants"] == dict(
+        want.filter(pl.col("in_experiment")).group_by("variant").len().iter_rows()
+    )
+    assert not list(tmp_path.glob(".spark*"))  # no temporary folder left
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--record-exposures", "--db", "x.duckdb"), "--record-exposures writes to a DuckDB"),
+        (("--users-csv",), "reads users as parquet"),
+    ],
+)
+def test_spark_mistakes_are_one_line(
+    spark_session,
+    capsys: pytest.CaptureFixture[str],
+    users: Path,
+    tmp_path: Path,
+    extra: tuple[str, ...],
+    message: str,
+) -> None:
+    source = users
+    if extra == ("--users-csv",):
+        source = tmp_path / "users.csv"
+        pl.read_parquet(users).write_csv(source)
+        extra = ()
+    code, out, err = run(
+        capsys, "assign", str(DEMO), "--users", str(source), "--out", str(tmp_path / "o"),
+        "--engine", "spark", *extra,
+    )  # fmt: skip
+    assert code == 2 and out == "" and message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
