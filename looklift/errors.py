@@ -13,6 +13,7 @@ import importlib
 # fast and a room that is not installed yet does not break the others.
 _USER_ERROR_NAMES = (
     "abtest.store:StoreError",
+    "abtest.export:ExportError",
     "abtest.simulate.world:WorldError",
     "abtest.spec:SpecError",
     "abtest.assignment:AssignmentError",

@@ -108,6 +108,15 @@ Replace = Annotated[
         "experiments must be given when it simulated several together)."
     ),
 ]
+Parquet = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Also write the database's exposures and events (folders partitioned by "
+        "day) and users as parquet under DIR, as a warehouse exports them: what "
+        "'looklift analyze --engine spark --tables DIR' reads. DIR must not exist.",
+    ),
+]
 Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
@@ -127,6 +136,7 @@ def simulate(
     late_events: LateEvents = 0.0,
     aa: Aa = False,
     replace: Replace = False,
+    parquet: Parquet = None,
     format: Format = OutputFormat.table,
 ) -> None:
     from abtest.simulate.traffic import TrafficConfig, simulate_experiments
@@ -150,6 +160,10 @@ def simulate(
     config.validate()
     specs = [load_spec(file) for file in files]
     require_database(db)  # one line for a missing path, a folder or a non-looklift file
+    if parquet is not None and parquet.exists():
+        from looklift.errors import UsageProblem
+
+        raise UsageProblem(f"--parquet {parquet} exists: choose another folder")
     with progress() as bar:
         task = bar.add_task(f"simulating {', '.join(s.key for s in specs)}", total=None)
         run = simulate_experiments(
@@ -159,10 +173,24 @@ def simulate(
             replace=replace,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    exported = _export(db, parquet) if parquet is not None else None
     if format is OutputFormat.json:  # one object for one file, a list for several
         print_json(run.experiments[0] if len(run.experiments) == 1 else list(run.experiments))
         return
     _print_run(run)
+    if exported is not None:
+        counts = ", ".join(f"{n:,} {table}" for table, n in exported.items())
+        out.print(f"wrote {counts} as parquet under {parquet}")
+
+
+def _export(db: Path, folder: Path) -> dict[str, int]:
+    """The database's tables as parquet under ``folder`` (:mod:`abtest.export`)."""
+    from abtest.export import export_parquet
+    from abtest.store import Store
+
+    with Store(db, read_only=True) as store, progress() as bar:
+        bar.add_task(f"writing parquet under {folder}", total=None)
+        return export_parquet(store, folder)
 
 
 def _print_run(run: RunSummary) -> None:

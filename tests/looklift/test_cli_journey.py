@@ -192,3 +192,24 @@ def test_experiments_on_the_same_dates_are_simulated_together(
     for spec in (SPEC, str(other)):
         code, out, err = looklift(capsys, "analyze", spec, "--db", str(copy))
         assert code == 0 and "SRM" in out, err
+
+
+def test_simulate_writes_parquet_as_a_warehouse_export(
+    small_world, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = served_copy(small_world, tmp_path / "world.duckdb")
+    (tmp_path / "taken").mkdir()
+    args = ("simulate", SPEC, "--db", str(db), "--days", "2")
+    code, out, err = looklift(capsys, *args, "--parquet", str(tmp_path / "taken"))
+    assert code == 2 and "--parquet" in err and "exists" in err
+    assert duckdb.connect(str(db), read_only=True).sql(
+        "SELECT COUNT(*) FROM events"
+    ).fetchall() == [(0,)]  # refused before simulating anything
+    code, out, err = looklift(capsys, *args, "--parquet", str(tmp_path / "exports"))
+    assert code == 0, err
+    assert "as parquet under" in out
+    con = duckdb.connect(str(db), read_only=True)
+    [(events,)] = con.execute("SELECT COUNT(*) FROM events").fetchall()
+    glob = tmp_path / "exports" / "events" / "day=*" / "*.parquet"
+    assert duckdb.connect().execute(f"SELECT COUNT(*) FROM '{glob}'").fetchall() == [(events,)]
+    assert len(list((tmp_path / "exports" / "events").glob("day=*"))) == 2
