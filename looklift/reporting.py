@@ -31,6 +31,7 @@ from reports import (
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
+    from abtest.analysis.engine import Engine as AnalysisEngine
     from abtest.spec import ExperimentSpec
     from abtest.store import Store
     from looklift.offline import OfflineResult
@@ -197,12 +198,17 @@ def write_experiment_report(
     compute_offline: bool = True,
     truth: bool = False,
     use_state: bool = True,
+    engine: AnalysisEngine | None = None,
 ) -> WrittenReport:
     """The report of the experiment in ``spec_file`` on the data in ``db``, written to
     ``out_html`` and the Markdown and JSON beside it (``looklift report``).
 
     The output path is checked before any work, so a bad one fails at once. Truth
     asked for but not in ``db`` does not stop the report: ``no_truth`` says why.
+
+    With another ``engine`` (Spark), the analysis runs there; ``db``, when it exists,
+    still gives the gallery, the offline section and the truth, and without it the
+    report shows the analysis alone.
     """
     from abtest.spec import load_spec
     from abtest.store import Store
@@ -211,6 +217,18 @@ def write_experiment_report(
     if gallery_items < 0:
         raise ReportError(f"--gallery must be 0 or more (got {gallery_items})")
     spec = load_spec(spec_file)
+    result = None
+    if engine is not None:
+        result = analyze(engine, spec, as_of=as_of, segments=segments)
+        if not db.exists():
+            inputs = ReportInputs(
+                result=result,
+                spec_text=spec_file.read_text(encoding="utf-8"),
+                spec_name=spec_file.name,
+                variants=variant_infos(spec),
+            )
+            why = f"no --db ({db}) to read the simulator's truth from" if truth else None
+            return WrittenReport(inputs, write_report(inputs, out_html), why)
     with Store(db, read_only=True) as store:
         inputs = build_report_inputs(
             store,
@@ -224,6 +242,7 @@ def write_experiment_report(
             compute_offline=compute_offline,
             truth=truth,
             use_state=use_state,
+            result=result,
         )
         no_truth = why_no_truth(store, spec) if truth and inputs.truth is None else None
     return WrittenReport(inputs, write_report(inputs, out_html), no_truth)

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import math
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
+from looklift.engines import Engine
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
     from abtest.spec import ExperimentSpec
     from looklift.planning import PowerPlan
-
-
-class Engine(enum.StrEnum):
-    duckdb = "duckdb"
-    spark = "spark"
 
 
 def register(app: typer.Typer) -> None:
@@ -90,16 +84,14 @@ def analyze(
     from abtest.analysis import analyze as run_analysis
     from abtest.spec import load_spec
     from abtest.store import Store
+    from looklift.engines import check_tables
 
     spec = load_spec(file)
     seg = [s.strip() for s in segments.split(",") if s.strip()] if segments else None
     if engine is Engine.spark:
         result = _analyze_on_spark(spec, tables, spark_master, as_of, seg)
     else:
-        if tables is not None:
-            from looklift.errors import UsageProblem
-
-            raise UsageProblem("--tables is for --engine spark; DuckDB reads --db")
+        check_tables(engine, tables)
         # Read-only: refuses a missing path, a folder, a non-looklift file.
         with Store(db, read_only=True) as store:
             result = run_analysis(store, spec, as_of=as_of, segments=seg, use_state=state)
@@ -122,25 +114,13 @@ def _analyze_on_spark(
     segments: list[str] | None,
 ) -> AnalysisResult:
     """The analysis on Spark, with a spinner while Spark starts and works."""
-    from looklift.errors import UsageProblem
-
-    if tables is None:
-        raise UsageProblem(
-            "--engine spark needs --tables: a folder of parquet exports (exposures, "
-            "events, users) or a database of the Spark catalog"
-        )
-    try:
-        from abtest.analysis.spark import SparkEngine, local_session
-    except ImportError:
-        raise UsageProblem(
-            "the spark engine needs its extra: pip install 'looklift[spark]'"
-        ) from None
     from abtest.analysis import analyze as run_analysis
+    from looklift.engines import SPARK_LOG, check_tables, spark_engine
 
-    log = Path(tempfile.gettempdir()) / "looklift-spark.log"
-    with err.status(f"analysing {spec.key!r} on Spark ({master}; its log: {log})..."):
-        engine = SparkEngine(local_session(master, log=log), tables)
-        return run_analysis(engine, spec, as_of=as_of, segments=segments)
+    check_tables(Engine.spark, tables)
+    assert tables is not None
+    with err.status(f"analysing {spec.key!r} on Spark ({master}; its log: {SPARK_LOG})..."):
+        return run_analysis(spark_engine(tables, master), spec, as_of=as_of, segments=segments)
 
 
 def power(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from looklift.commands.analyze import Engine
 from looklift.console import OutputFormat, err, out, print_json, table
+from looklift.engines import SPARK_LOG, Engine
 
 
 def register(app: typer.Typer) -> None:
@@ -81,10 +80,9 @@ def assign(
                 "--record-exposures writes to a DuckDB store: use --engine duckdb, or load "
                 "the assignments into your warehouse"
             )
-        log = Path(tempfile.gettempdir()) / "looklift-spark.log"
-        with err.status(f"assigning on Spark ({spark_master}; its log: {log})..."):
+        with err.status(f"assigning on Spark ({spark_master}; its log: {SPARK_LOG})..."):
             summary = assign_users_on_spark(
-                file, users, out_path, db=db, force=force or [], master=spark_master, log=log
+                file, users, out_path, db=db, force=force or [], master=spark_master, log=SPARK_LOG
             )
         spec, recorded = summary.spec, None
         units, counts, reasons = summary.units, summary.counts, summary.reasons

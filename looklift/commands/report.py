@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json
+from looklift.engines import Engine
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
@@ -75,12 +76,38 @@ def report(
             "--no-state reads the raw tables.",
         ),
     ] = True,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where the analysis runs: duckdb (the --db file) or spark (--tables; "
+            "--db, if it exists, still gives the gallery, the offline section and the truth).",
+        ),
+    ] = Engine.duckdb,
+    tables: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR_OR_DB",
+            help="With --engine spark: a folder of parquet exports (exposures, events, "
+            "users) or a database of the Spark catalog.",
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str,
+        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
+    ] = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
 ) -> None:
+    from looklift.engines import SPARK_LOG, check_tables, spark_engine
     from looklift.reporting import write_experiment_report
 
+    check_tables(engine, tables)
+    analysis_engine = None
+    if engine is Engine.spark:
+        assert tables is not None
+        with err.status(f"starting Spark ({spark_master}; its log: {SPARK_LOG})..."):
+            analysis_engine = spark_engine(tables, spark_master)
     written = write_experiment_report(
         file,
         db,
@@ -92,6 +119,7 @@ def report(
         compute_offline=offline,
         truth=truth,
         use_state=state,
+        engine=analysis_engine,
     )
     if written.no_truth:  # asked for, impossible, and the rest of the report stands: say so
         err.print(

@@ -79,3 +79,37 @@ def test_a_folder_without_the_tables_is_named(
     )
     assert code == 2 and out == ""
     assert "has no exposures, events, users table(s)" in err
+
+
+def test_report_on_spark_shows_the_same_analysis(
+    spark_session,
+    reported: tuple[Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db, spec, exports = reported
+    reports = {}
+    for name, args in (
+        ("spark", ("--engine", "spark", "--tables", str(exports), "--db", str(db))),
+        ("spark-alone", ("--engine", "spark", "--tables", str(exports), "--db", "none.duckdb")),
+        ("duckdb", ("--db", str(db))),
+    ):
+        html = tmp_path / f"{name}.html"
+        code, _, err = looklift(
+            capsys, "report", str(spec), *args, "--out", str(html), "--no-offline"
+        )
+        assert code == 0, err
+        reports[name] = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
+    raw = reports["duckdb"]
+    assert raw["gallery"] and reports["spark"]["gallery"] == raw["gallery"]
+    assert reports["spark-alone"]["gallery"] is None
+    for name in ("spark", "spark-alone"):
+        ours = reports[name]["analysis"]
+        assert ours.pop("source").startswith("Spark (local") and raw["analysis"]["source"] is None
+        a, b = flat(ours), flat({k: v for k, v in raw["analysis"].items() if k != "source"})
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if isinstance(value, float) and isinstance(b[key], float):
+                assert math.isclose(value, b[key], rel_tol=1e-9, abs_tol=1e-12), key
+            else:
+                assert value == b[key], key
