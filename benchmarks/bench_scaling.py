@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -115,21 +114,25 @@ def measure(engine: str, store: Path, folder: Path, master: str) -> dict[str, fl
     return {
         "seconds": seconds,
         "startup": started,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": peak_mb(os.getpid()),
         "java_mb": java_mb,
         "users": users,
     }
 
 
-def java_peak_mb(session: object) -> float:
-    """The peak resident memory of the Java process behind ``session`` (Linux: VmHWM)."""
-    proc = getattr(session.sparkContext._gateway, "proc", None)  # type: ignore[attr-defined]
-    if proc is None:
-        return float("nan")
-    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+def peak_mb(pid: int) -> float:
+    """The peak resident memory of process ``pid`` since it started (Linux: ``VmHWM``;
+    unlike ``ru_maxrss``, not inherited from the parent that forked it)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def java_peak_mb(session: object) -> float:
+    """The peak resident memory of the Java process behind ``session``."""
+    proc = getattr(session.sparkContext._gateway, "proc", None)  # type: ignore[attr-defined]
+    return float("nan") if proc is None else peak_mb(proc.pid)
 
 
 def run_measure(engine: str, store: Path, folder: Path, master: str) -> dict[str, float]:
