@@ -4,6 +4,12 @@ Rows are ``(encoder, item_id, rank, neighbor_id, score)`` with ranks 1..k,
 the item itself excluded, scores (cosine similarity, rounded to 1e-6)
 descending and ties broken by ``neighbor_id``: the same embeddings always give
 the same table. One encoder's rows are replaced atomically.
+
+The table is written as it is searched, in batches of ``batch_size`` items
+(32,768 by default): each batch's rows are appended to the store inside the one
+transaction that first deletes the encoder's old rows, so building the table
+for a million items holds the embeddings, the index and one batch, never all
+n x k rows at once; readers still see the old rows or the new, never a mix.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from abtest.store import Store
 from encoders.artifacts import Artifacts, read_embeddings
 from encoders.catalog import open_store
 from encoders.errors import EncoderError
@@ -25,7 +33,10 @@ from encoders.protocol import StageProgress
 from encoders.registry import check_name
 
 DEFAULT_K = 20
+DEFAULT_BATCH = 32_768
+"""Items searched and written to the store per batch."""
 _CHUNK = 4096
+"""Items per search (and per progress update) within a batch."""
 
 
 @dataclass(frozen=True)
@@ -55,34 +66,54 @@ def neighbor_frame(
     ids = np.asarray(item_ids, dtype=np.int64)
     order = np.argsort(ids, kind="stable")
     ids, vecs = ids[order], np.asarray(vectors, dtype=np.float32)[order]
-    return _frame(ids, vecs, build_index(vecs, index), k, progress)
+    spec = (index or IndexSpec()).validate()
+    faiss_index = build_index(vecs, spec)
+    parts = list(
+        neighbor_batches(ids, vecs, faiss_index, k, rerank=spec.search_rerank, progress=progress)
+    )
+    return pl.concat(parts) if parts else pl.DataFrame()
 
 
-def _frame(
-    ids: np.ndarray, vecs: np.ndarray, faiss_index: object, k: int, progress: StageProgress | None
-) -> pl.DataFrame:
+def neighbor_batches(
+    ids: np.ndarray,
+    vecs: np.ndarray,
+    faiss_index: object,
+    k: int,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    rerank: int = 0,
+    progress: StageProgress | None = None,
+) -> Iterator[pl.DataFrame]:
+    """``item_id, rank, neighbor_id, score`` frames of ``batch_size`` items each, in row order.
+
+    ``ids`` (sorted) name the rows of ``vecs`` and ``faiss_index``; concatenated,
+    the frames are the whole table.
+    """
     if k < 1:
         raise EncoderError(f"k must be at least 1 (got {k})")
+    if batch_size < 1:
+        raise EncoderError(f"batch size must be at least 1 (got {batch_size})")
     n = len(ids)
-    parts = []
-    for start in range(0, n, _CHUNK):
-        rows = np.arange(start, min(n, start + _CHUNK))
-        scores, pos = nearest(faiss_index, vecs, rows, k)  # type: ignore[arg-type]
-        keep = pos >= 0
-        q, r = np.nonzero(keep)
-        parts.append(
-            pl.DataFrame(
-                {
-                    "item_id": ids[rows[q]],
-                    "rank": (r + 1).astype(np.int32),
-                    "neighbor_id": ids[pos[q, r]],
-                    "score": scores[q, r],
-                }
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        parts = []
+        for start in range(lo, hi, _CHUNK):
+            rows = np.arange(start, min(hi, start + _CHUNK))
+            scores, pos = nearest(faiss_index, vecs, rows, k, rerank=rerank)  # type: ignore[arg-type]
+            q, r = np.nonzero(pos >= 0)
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "item_id": ids[rows[q]],
+                        "rank": (r + 1).astype(np.int32),
+                        "neighbor_id": ids[pos[q, r]],
+                        "score": scores[q, r],
+                    }
+                )
             )
-        )
-        if progress:
-            progress("searching neighbors", int(rows[-1]) + 1, n)
-    return pl.concat(parts) if parts else pl.DataFrame()
+            if progress:
+                progress("searching neighbors", int(rows[-1]) + 1, n)
+        yield pl.concat(parts)
 
 
 def write_neighbors(
@@ -93,12 +124,14 @@ def write_neighbors(
     index: IndexSpec | None = None,
     progress: StageProgress | None = None,
     recall_queries: int = 1000,
+    batch_size: int = DEFAULT_BATCH,
 ) -> NeighborsResult:
     """Build the FAISS index of encoder ``name``'s embeddings and rewrite its neighbors.
 
-    Approximate indexes (``hnsw``, ``ivf``) are measured against exact search
-    (recall@k on ``recall_queries`` sampled items) and the figure is returned
-    and stored in ``index.json`` beside ``index.faiss``.
+    Approximate indexes (``hnsw``, ``ivf``, ``ivfpq``) are measured against
+    exact search (recall@k on ``recall_queries`` sampled items) and the figure
+    is returned and stored in ``index.json`` beside ``index.faiss``. The rows
+    are searched and appended ``batch_size`` items at a time, in one transaction.
     """
     started = time.perf_counter()
     spec = (index or IndexSpec()).validate()
@@ -110,7 +143,11 @@ def write_neighbors(
     with open_store(db) as store:
         catalog = store.query("SELECT item_id FROM items")["item_id"].to_numpy()
         in_catalog = np.isin(emb.item_ids, catalog)
-        ids, vecs = emb.item_ids[in_catalog], emb.vectors[in_catalog]
+        if in_catalog.all():  # no copy of a million vectors when nothing is dropped
+            ids, vecs = emb.item_ids, emb.vectors
+        else:
+            ids, vecs = emb.item_ids[in_catalog], emb.vectors[in_catalog]
+        del emb, catalog
         if len(ids) < 2:
             raise EncoderError(
                 f"encoder {name!r} has embeddings for {len(ids)} catalog item(s); "
@@ -119,7 +156,16 @@ def write_neighbors(
         t0 = time.perf_counter()
         faiss_index = build_index(vecs, spec)
         build_seconds = time.perf_counter() - t0
-        frame = _frame(ids, vecs, faiss_index, k, progress)
+        batches = neighbor_batches(
+            ids,
+            vecs,
+            faiss_index,
+            k,
+            batch_size=batch_size,
+            rerank=spec.search_rerank,
+            progress=progress,
+        )
+        n_rows = _replace_neighbors(store, name, batches)
         recall = None
         if spec.kind != "exact":
             recall = measure_recall(
@@ -129,11 +175,8 @@ def write_neighbors(
                 description=spec.describe(len(ids)),
                 build_seconds=build_seconds,
                 n_queries=recall_queries,
+                rerank=spec.search_rerank,
             )
-        frame = frame.select(pl.lit(name).alias("encoder"), pl.all())
-        store.replace_rows(
-            "neighbors", frame, where="encoder = ?", params=[name], source_name=f"{name} neighbors"
-        )
     save_index(faiss_index, artifacts.index_path(name))
     info = {
         "index": asdict(spec),
@@ -149,9 +192,32 @@ def write_neighbors(
         k=k,
         index=spec.describe(len(ids)),
         n_items=len(ids),
-        n_rows=frame.height,
+        n_rows=n_rows,
         n_dropped=int((~in_catalog).sum()),
         recall=recall,
         index_path=artifacts.index_path(name),
         seconds=time.perf_counter() - started,
     )
+
+
+def _replace_neighbors(store: Store, name: str, batches: Iterator[pl.DataFrame]) -> int:
+    """Delete encoder ``name``'s rows and append ``batches``, in one transaction.
+
+    The rows are made here (ranks from 1, no nulls, one per key), so each batch is
+    appended as it comes rather than staged and checked as an ingested file is.
+    """
+    n_rows = 0
+    with store.transaction() as con:
+        con.execute("DELETE FROM neighbors WHERE encoder = ?", [name])
+        for frame in batches:
+            con.register("__looklift_neighbors_batch", frame)
+            try:
+                con.execute(
+                    "INSERT INTO neighbors (encoder, item_id, rank, neighbor_id, score) "
+                    "SELECT ?, item_id, rank, neighbor_id, score FROM __looklift_neighbors_batch",
+                    [name],
+                )
+            finally:
+                con.unregister("__looklift_neighbors_batch")
+            n_rows += frame.height
+    return n_rows

@@ -13,8 +13,10 @@ HELP = (
     "Build a FAISS index over an encoder's embeddings and write its recommendations to the "
     "neighbors table: for every item, the k most similar other items (cosine similarity; the "
     "item itself excluded; ties broken by item id, so the result is deterministic). The exact "
-    "index is the default; hnsw and ivf are approximate and their recall@k against exact "
-    "search is measured and shown. Run 'looklift encode' first."
+    "index is the default; hnsw and ivf are approximate, and ivfpq is approximate and "
+    "compressed (pq-m bytes per vector, candidates re-ranked exactly): their recall@k against "
+    "exact search is measured and shown. Results are written batch by batch, so a catalog of "
+    "millions of items never holds all its rows in memory. Run 'looklift encode' first."
 )
 
 
@@ -34,13 +36,26 @@ def neighbors(
     ] = None,
     db: Annotated[Path, typer.Option(help="The looklift database.")] = Path("looklift.duckdb"),
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbors per item.")] = 20,
-    index: Annotated[str, typer.Option(help="exact, hnsw or ivf.")] = "exact",
+    index: Annotated[str, typer.Option(help="exact, hnsw, ivf or ivfpq.")] = "exact",
     hnsw_m: Annotated[int, typer.Option(help="hnsw: links per node.")] = 32,
     ef_search: Annotated[int, typer.Option(help="hnsw: search breadth.")] = 64,
     nlist: Annotated[
         int | None, typer.Option(help="ivf: number of lists (default about 4 sqrt(n)).")
     ] = None,
-    nprobe: Annotated[int, typer.Option(help="ivf: lists searched per query.")] = 8,
+    nprobe: Annotated[int, typer.Option(help="ivf, ivfpq: lists searched per query.")] = 8,
+    pq_m: Annotated[
+        int, typer.Option(help="ivfpq: bytes of code per vector (must divide the dimension).")
+    ] = 16,
+    rerank: Annotated[
+        int,
+        typer.Option(
+            help="ivfpq: fetch this many times the candidates and re-rank them by exact "
+            "similarity (0: keep the compressed scores)."
+        ),
+    ] = 8,
+    batch_size: Annotated[
+        int, typer.Option(help="Items searched and written to the database per batch.")
+    ] = 32_768,
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),
@@ -52,8 +67,16 @@ def neighbors(
     from encoders.neighbors import write_neighbors
 
     spec = IndexSpec(
-        kind=index, hnsw_m=hnsw_m, ef_search=ef_search, nlist=nlist, nprobe=nprobe
+        kind=index,
+        hnsw_m=hnsw_m,
+        ef_search=ef_search,
+        nlist=nlist,
+        nprobe=nprobe,
+        pq_m=pq_m,
+        rerank=rerank,
     ).validate()
+    if batch_size < 1:
+        raise EncoderError(f"--batch-size must be at least 1 (got {batch_size})")
     require_database(db)  # before listing its artifacts: a wrong --db says so
     names = list(encoder or Artifacts.for_db(db).encoded())
     if not names:
@@ -66,7 +89,11 @@ def neighbors(
             def on_progress(_stage: str, done: int, total: int, task: int = task) -> None:
                 bar.update(task, completed=done, total=total)
 
-            results.append(write_neighbors(db, name, k=k, index=spec, progress=on_progress))
+            results.append(
+                write_neighbors(
+                    db, name, k=k, index=spec, progress=on_progress, batch_size=batch_size
+                )
+            )
     for r in results:
         if k > r.n_items - 1:  # an item's neighbors are the other items: n - 1 at most
             err.print(
