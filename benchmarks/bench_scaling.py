@@ -12,7 +12,8 @@ arrivals). The data at each size:
 
 Each size is a DuckDB store and the same tables exported as parquet (events and
 exposures partitioned by day, :mod:`abtest.export`), which the Spark engine reads.
-Each measurement runs in a fresh process: the core analysis
+Each measurement runs in a fresh process, on data read once beforehand (in the
+operating system's cache): the core analysis
 (``analyze(..., daily=False, segments=())``, as :mod:`bench_analysis` times it),
 its wall time (Spark's session start excluded and shown apart), and the peak
 resident memory of the looklift process (for Spark, also of the Java process it
@@ -135,8 +136,19 @@ def java_peak_mb(session: object) -> float:
     return float("nan") if proc is None else peak_mb(proc.pid)
 
 
+def warm(path: Path) -> None:
+    """Read every byte of ``path`` once, so that each engine finds its data in the
+    operating system's cache (as a second look at the same data would)."""
+    for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
+        with open(file, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
 def run_measure(engine: str, store: Path, folder: Path, master: str) -> dict[str, float]:
-    """:func:`measure` in a fresh Python process, so that peaks do not mix."""
+    """:func:`measure` in a fresh Python process, so that peaks do not mix, on data
+    read once beforehand."""
+    warm(store if engine == "duckdb" else folder)
     out = subprocess.run(
         [sys.executable, __file__, "--measure", engine, str(store), str(folder), master],
         check=True,

@@ -61,8 +61,9 @@ class SparkError(Exception):
 def local_session(
     master: str = "local[*]", app_name: str = "looklift", log: Path | None = None
 ) -> SparkSession:
-    """A Spark session for looklift: UTC, no web UI, the driver on loopback, few shuffle
-    partitions (an analysis shuffles per-user rows, not raw events). ``master`` is any
+    """A Spark session for looklift: UTC, no web UI; on a local master, the driver on
+    loopback and few shuffle partitions (an analysis shuffles per-user rows, not raw
+    events; a cluster keeps Spark's defaults and adaptive execution). ``master`` is any
     Spark master URL (``local[2]``, ``spark://host:7077``...).
 
     With ``log``, the Java process Spark starts writes its own output (log4j lines,
@@ -85,12 +86,13 @@ def local_session(
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true")
     )
     if master.startswith("local"):
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
+        builder = (
+            builder.config("spark.sql.shuffle.partitions", "8")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
         )
     try:
         with _stderr_to(log):
@@ -128,13 +130,15 @@ class SparkEngine:
     (``events/`` or ``events.parquet``; partition folders such as ``day=2026-03-02``
     are read as Spark reads them), or the name of a database in the session's
     catalog holding tables of those names; ``None`` uses tables or views of those
-    names that the session already has.
+    names that the session already has. The session's time zone is set to UTC, the
+    store's: days and windows are cut in UTC on both engines.
     """
 
     name = "spark"
 
     def __init__(self, session: SparkSession, tables: str | Path | None = None) -> None:
         self.session = session
+        session.conf.set("spark.sql.session.timeZone", "UTC")
         master = session.sparkContext.master
         source = "the session's tables" if tables is None else str(tables)
         self.where = f"Spark ({master}): {source}"
