@@ -168,7 +168,7 @@ class SparkEngine:
                 f"--tables {tables}: neither a folder nor a database of the Spark catalog"
             )
         for name in TABLES:
-            if catalog.tableExists(name, str(tables)):
+            if catalog.tableExists(f"`{tables}`.`{name}`"):
                 self.session.table(f"`{tables}`.`{name}`").createOrReplaceTempView(name)
 
     # -- what the plan needs ------------------------------------------------------------

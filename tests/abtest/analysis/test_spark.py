@@ -126,8 +126,9 @@ def test_values_are_bound_as_typed_literals_never_as_text() -> None:
 def test_quoted_and_reserved_identifiers_survive_on_both_engines(
     spark_session, experiment: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """A users column named ``order`` (a reserved word) as a segment and an events column
-    ``select`` in a metric filter: quoted by the generator on Spark, as on DuckDB."""
+    """A users column named ``order`` (a reserved word) and one named ``my "app"`` (a
+    quote and a space) as segments, and an events column ``select`` in a metric filter:
+    quoted by the generator on Spark, as on DuckDB."""
     from abtest.analysis.spark import SparkEngine
     from abtest.spec import parse_spec
     from tests.abtest.analysis.state.conftest import state_data
@@ -138,6 +139,11 @@ def test_quoted_and_reserved_identifiers_survive_on_both_engines(
         store.con.execute('ALTER TABLE users ADD COLUMN "order" VARCHAR')
         store.con.execute("""UPDATE users SET "order" = CASE WHEN hash(user_id) % 2 = 0
                              THEN 'first' ELSE 'second' END""")
+        store.con.execute('ALTER TABLE users ADD COLUMN "my ""app""" VARCHAR')
+        store.con.execute(
+            'UPDATE users SET "my ""app""" = '
+            "CASE WHEN hash(user_id) % 3 = 0 THEN 'it''s' ELSE 'plain' END"
+        )
         store.con.execute('ALTER TABLE events ADD COLUMN "select" BIGINT')
         store.con.execute('UPDATE events SET "select" = CAST(hash(event_id) % 3 AS BIGINT)')
     data = state_data()
@@ -153,10 +159,39 @@ def test_quoted_and_reserved_identifiers_survive_on_both_engines(
     ours = analyze(
         SparkEngine(spark_session, export_tables(path, tmp_path / "exports")),
         spec,
-        segments=("order",),
+        segments=("order", 'my "app"'),
         daily=False,
     )
     with Store(path, read_only=True) as store:
-        raw = analyze(store, spec, segments=("order",), daily=False)
-    assert {p.value for p in raw.segments} >= {"first", "second"}
+        raw = analyze(store, spec, segments=("order", 'my "app"'), daily=False)
+    assert {p.value for p in raw.segments} >= {"first", "second", "it's", "plain"}
+    assert_same_analysis(ours, raw)
+
+
+def test_tables_of_a_catalog_database(
+    spark_session, experiment: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``--tables analytics``: tables registered in the session's catalog (here external
+    tables over the parquet exports, as a metastore would hold them)."""
+    from abtest.analysis.spark import SparkEngine
+
+    exports = experiment[1]
+    spark_session.sql(f"CREATE DATABASE IF NOT EXISTS analytics LOCATION '{tmp_path}'")
+    for name, where in (
+        ("exposures", exports / "exposures.parquet"),
+        ("events", exports / "events"),
+        ("users", exports / "users.parquet"),
+    ):
+        spark_session.sql(
+            f"CREATE TABLE IF NOT EXISTS analytics.{name} USING parquet LOCATION '{where}'"
+        )
+    spark_session.sql("MSCK REPAIR TABLE analytics.events")  # its day partitions
+    spec = state_spec()
+    try:
+        ours = analyze(SparkEngine(spark_session, "analytics"), spec, segments=(), daily=False)
+    finally:
+        spark_session.sql("DROP DATABASE analytics CASCADE")
+    with Store(experiment[0], read_only=True) as store:
+        raw = analyze(store, spec, segments=(), daily=False, use_state=False)
+    assert ours.source is not None and ours.source.endswith(": analytics")
     assert_same_analysis(ours, raw)
