@@ -22,7 +22,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) install $(FIND_LINKS) -e '.[dev,spark]'
+	$(PIP) install $(FIND_LINKS) -e '.[dev,spark,serve]'
 	touch $@
 
 venv: $(VENV)/.runtime

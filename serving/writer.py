@@ -1,0 +1,138 @@
+"""The single writer: committed log batches into the store, and the log replayed on start.
+
+One thread owns the DuckDB connection. It takes the batches the write-ahead log
+has fsynced, gathers those that arrive within ``linger`` seconds, and stores them
+in one transaction (:meth:`abtest.store.Store.ingest_many`, which skips rows whose
+key is stored: an event's ``event_id``, an exposure's experiment, user, variant
+and time). Once a batch of segment ``s`` is stored, every older segment is, and
+the log deletes them. On start, :func:`replay` stores every segment left by the
+previous run (a crash, or a stop before the writer caught up): rows already
+stored are skipped, so a replay never counts a row twice.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from abtest.store import Batch, Store
+from serving.wal import Committed, Row, WriteAheadLog, read_segment, segments
+
+TABLES = ("exposures", "events")
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "exposures": {"experiment": pl.String, "variant": pl.String, "user_id": pl.String},
+    "events": {
+        "event_id": pl.String,
+        "user_id": pl.String,
+        "event_type": pl.String,
+        "item_id": pl.Int64,
+        "source_item_id": pl.Int64,
+        "position": pl.Int32,
+        "value": pl.Float64,
+        "view_id": pl.String,
+    },
+}
+
+
+def frames(rows: Iterable[Row]) -> list[Batch]:
+    """Log rows as one ingest batch per table."""
+    by_table: dict[str, list[Row]] = {t: [] for t in TABLES}
+    for row in rows:
+        by_table[row["table"]].append(row)
+    batches = []
+    for table, listed in by_table.items():
+        if not listed:
+            continue
+        schema = _SCHEMAS[table]
+        columns = {
+            name: pl.Series(name, [r.get(name) for r in listed], dtype=kind)
+            for name, kind in schema.items()
+        }
+        ts = pl.Series("ts", [r["ts"] for r in listed]).str.to_datetime(time_unit="us")
+        batches.append(Batch(table, pl.DataFrame({**columns, "ts": ts}), f"log of {table}"))
+    return batches
+
+
+def replay(store: Store, folder: Path) -> int:
+    """Store every row of the log's segments in ``folder``; the rows read."""
+    read = 0
+    for number in segments(folder):
+        rows = list(read_segment(folder, number))
+        if rows:
+            store.ingest_many(frames(rows))
+        read += len(rows)
+    return read
+
+
+class StoreWriter:
+    """The thread that stores the log's committed batches (``submit`` is the log's
+    ``on_commit``)."""
+
+    def __init__(self, store: Store, *, linger: float = 0.05, max_rows: int = 50_000) -> None:
+        self.store = store
+        self.linger = linger
+        self.max_rows = max_rows
+        self.wal: WriteAheadLog | None = None
+        self.rows_stored = 0
+        self.events_stored = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self._queue: queue.Queue[Committed | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+
+    def start(self, wal: WriteAheadLog) -> None:
+        self.wal = wal
+        self._thread.start()
+
+    def submit(self, committed: Committed) -> None:
+        self._queue.put(committed)
+
+    @property
+    def lag(self) -> int:
+        """Committed batches not stored yet."""
+        return self._queue.qsize()
+
+    def stop(self) -> None:
+        """Store what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = [first], False
+            deadline = time.monotonic() + self.linger
+            while sum(len(c.rows) for c in batch) < self.max_rows:
+                try:
+                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._store(batch)
+            if stop:
+                return
+
+    def _store(self, batch: list[Committed]) -> None:
+        rows = [row for c in batch for row in c.rows]
+        try:
+            self.store.ingest_many(frames(rows))
+        except Exception as exc:  # kept in the log (no segment is deleted from now on):
+            self.errors += 1  # the next start replays it
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.wal = None
+            return
+        self.rows_stored += len(rows)
+        self.events_stored += sum(1 for r in rows if r["table"] == "events")
+        if self.wal is not None:
+            self.wal.release(batch[-1].segment - 1)
