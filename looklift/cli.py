@@ -130,6 +130,7 @@ COMMAND_MODULES = (
     "refresh",
     "analyze",
     "report",
+    "serve",
     "demo",
 )
 

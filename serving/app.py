@@ -163,6 +163,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         finally:
             wal.close()
             writer.stop()
+            if writer.errors == 0:  # every logged row is stored: the log is done with
+                for done in folder.glob("*.jsonl"):
+                    done.unlink()
             store.close()
 
     app = FastAPI(
