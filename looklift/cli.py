@@ -121,6 +121,7 @@ COMMAND_MODULES = (
     "ingest",
     "validate",
     "assign",
+    "export-growthbook",
     "encode",
     "finetune",
     "neighbors",
