@@ -20,9 +20,10 @@ A request is answered 2xx only once its rows are durable in the write-ahead log
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
+import gc
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -32,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field, model_validator
 
 from abtest.assignment import Assigner
@@ -40,7 +41,7 @@ from abtest.spec import ExperimentSpec
 from abtest.store import Store
 from serving.metrics import ServiceMetrics
 from serving.neighbors import NeighborTable
-from serving.wal import Row, WriteAheadLog
+from serving.wal import LoopCommitter, Row, WriteAheadLog
 from serving.writer import StoreWriter, replay
 
 MAX_ID = 256
@@ -114,17 +115,55 @@ class Service:
     metrics: ServiceMetrics
     replayed: int
     exposed: set[tuple[str, str]] = field(default_factory=set)
+    committer: LoopCommitter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.committer = LoopCommitter(self.wal)
 
     async def durable(self, rows: list[Row]) -> None:
         """Return once ``rows`` are fsynced in the log."""
         if rows and self.config.log_exposures:
             began = time.perf_counter()
-            await asyncio.wrap_future(self.wal.commit(rows))
+            await self.committer.commit(rows)
             self.metrics.durable_seconds.observe(time.perf_counter() - began)
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+class _Measure:
+    """Requests and latencies per route and status (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs a good part of the throughput)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            service: Service | None = getattr(scope["app"].state, "service", None)
+            if service is not None:
+                path = getattr(scope.get("route"), "path", "unmatched")
+                service.metrics.requests.labels(path, str(status[0])).inc()
+                service.metrics.latency.labels(path).observe(time.perf_counter() - began)
+
+
+def _json(content: Any) -> Response:
+    """A JSON response of plain data, without FastAPI's generic encoder."""
+    return Response(json.dumps(content, separators=(",", ":")), media_type="application/json")
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -158,6 +197,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
         )
         metrics.watch(service)
         app.state.service = service
+        # The neighbors are hundreds of thousands of long-lived tuples: leave them out of
+        # the garbage collector's full passes, which would otherwise pause requests.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -175,17 +218,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Any:
-        began = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        service: Service | None = getattr(request.app.state, "service", None)
-        if service is not None:
-            service.metrics.requests.labels(path, str(response.status_code)).inc()
-            service.metrics.latency.labels(path).observe(time.perf_counter() - began)
-        return response
+    app.add_middleware(_Measure)
 
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
@@ -245,7 +278,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         item_id: int,
         k: Positions = 10,
         experiment: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """The user's variant and its similar looks of ``item_id``; logs the exposure and
         one impression per position."""
         service = service_of(request)
@@ -258,34 +291,33 @@ def create_app(config: ServiceConfig) -> FastAPI:
             raise Problem(404, "item_id", f"item_id {item_id}: no neighbors for {encoder!r}")
         view_id = uuid.uuid4().hex
         ts = _now()
-        rows: list[Row] = []
-        if assignment is not None and assignment.exposed:
-            rows += exposure(service, spec.key, assignment.variant, user_id, ts)
-        for position, (neighbor, _) in enumerate(found, start=1):
-            rows.append(
-                {
-                    "table": "events",
-                    "event_id": f"{view_id}-{position}",
-                    "ts": ts,
-                    "user_id": user_id,
-                    "event_type": "impression",
-                    "item_id": neighbor,
-                    "source_item_id": item_id,
-                    "position": position,
-                    "view_id": view_id,
-                }
-            )
-        await service.durable(rows)
-        return {
-            "experiment": spec.key,
-            "variant": assignment.variant if assignment else None,
-            "in_experiment": assignment is not None,
-            "encoder": encoder,
+        view: Row = {
+            "table": "views",
             "view_id": view_id,
-            "items": [
-                {"position": i, "item_id": n, "score": s} for i, (n, s) in enumerate(found, start=1)
-            ],
+            "ts": ts,
+            "user_id": user_id,
+            "source_item_id": item_id,
+            "items": [n for n, _ in found],
         }
+        if assignment is not None and assignment.exposed:
+            exposed = exposure(service, spec.key, assignment.variant, user_id, ts)
+            if exposed:
+                view["exposure"] = [spec.key, assignment.variant]
+        rows = [view]
+        await service.durable(rows)
+        items = [
+            {"position": i, "item_id": n, "score": s} for i, (n, s) in enumerate(found, start=1)
+        ]
+        return _json(
+            {
+                "experiment": spec.key,
+                "variant": assignment.variant if assignment else None,
+                "in_experiment": assignment is not None,
+                "encoder": encoder,
+                "view_id": view_id,
+                "items": items,
+            }
+        )
 
     @app.get("/v1/assign")
     async def assign(
@@ -338,7 +370,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return {
             "status": "ok" if service.writer.errors == 0 else "degraded",
             "experiments": list(service.assigners),
-            "log_queue": service.wal.depth,
+            "log_queue": service.committer.depth,
             "store_lag_batches": service.writer.lag,
             "rows_stored": service.writer.rows_stored,
             "replayed_on_start": service.replayed,

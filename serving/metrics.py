@@ -71,7 +71,7 @@ class ServiceMetrics:
 
     def watch(self, service: Service) -> None:
         """Read the gauges from ``service`` whenever the metrics are scraped."""
-        self.log_queue.set_function(lambda: service.wal.depth)
+        self.log_queue.set_function(lambda: service.committer.depth)
         self.store_lag.set_function(lambda: service.writer.lag)
         self.rows_logged.set_function(lambda: service.wal.rows_committed)
         self.rows_stored.set_function(lambda: service.writer.rows_stored)

@@ -109,33 +109,36 @@ class WriteAheadLog:
             self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
-        began = time.perf_counter()
-        segment = self._segment
         try:
-            lines = b"".join(
-                json.dumps(row, separators=(",", ":"), default=str).encode() + b"\n"
-                for pending in batch
-                for row in pending.rows
-            )
-            self._file.write(lines)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            segment = self.write_rows([row for pending in batch for row in pending.rows])
         except BaseException as exc:  # nothing of this batch is acknowledged
             for pending in batch:
                 pending.done.set_exception(exc)
             return
+        for pending in batch:
+            pending.done.set_result(segment)
+
+    def write_rows(self, rows: list[Row]) -> int:
+        """Append ``rows``, fsync, hand them to ``on_commit``; the segment they are in.
+        Called by one thread at a time: the log's own, or :class:`LoopCommitter`'s loop."""
+        began = time.perf_counter()
+        segment = self._segment
+        lines = b"".join(
+            json.dumps(row, separators=(",", ":"), default=str).encode() + b"\n" for row in rows
+        )
+        self._file.write(lines)
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self.fsyncs += 1
-        rows = [row for pending in batch for row in pending.rows]
         self.rows_committed += len(rows)
         self.last_commit_seconds = time.perf_counter() - began
         if self._on_commit is not None:
             self._on_commit(Committed(segment, rows))
-        for pending in batch:
-            pending.done.set_result(segment)
         if self._file.tell() >= self._segment_bytes:
             self._file.close()
             self._segment += 1
             self._file = open(self.folder / SEGMENT.format(self._segment), "ab")  # noqa: SIM115
+        return segment
 
     def release(self, upto: int) -> None:
         """Delete the closed segments numbered ``upto`` or lower (their rows are stored)."""
@@ -159,3 +162,44 @@ def read_segment(folder: Path, number: int) -> Iterator[Row]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 return
+
+
+class LoopCommitter:
+    """Group commit inside an asyncio event loop: the rows of every request that reaches
+    :meth:`commit` in one turn of the loop are written and fsynced together at the end
+    of that turn. No thread waits for the interpreter lock between a request and its
+    fsync (an fsync takes about 0.2 ms on this machine's disk; the lock, when a thread
+    waits for it, up to 5 ms)."""
+
+    def __init__(self, wal: WriteAheadLog) -> None:
+        self.wal = wal
+        self._pending: list[tuple[list[Row], Any]] = []
+        self._scheduled = False
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    async def commit(self, rows: list[Row]) -> int:
+        """Return (the segment) once ``rows`` are fsynced."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._pending.append((rows, done))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return int(await done)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        try:
+            segment = self.wal.write_rows([row for rows, _ in batch for row in rows])
+        except BaseException as exc:  # nothing of this batch is acknowledged
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        for _, done in batch:
+            done.set_result(segment)

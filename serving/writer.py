@@ -41,22 +41,68 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def frames(rows: Iterable[Row]) -> list[Batch]:
-    """Log rows as one ingest batch per table."""
-    by_table: dict[str, list[Row]] = {t: [] for t in TABLES}
+    """Log rows as one ingest batch per table. A ``views`` row (a showing of the module,
+    as :func:`serving.app.create_app` logs it) becomes one impression per position, and
+    the exposure it carries, if any."""
+    by_table: dict[str, list[Row]] = {"exposures": [], "events": [], "views": []}
     for row in rows:
         by_table[row["table"]].append(row)
+    views = by_table.pop("views")
+    for view in views:
+        if "exposure" in view:
+            experiment, variant = view["exposure"]
+            by_table["exposures"].append(
+                {"experiment": experiment, "variant": variant, "user_id": view["user_id"]}
+                | {"ts": view["ts"]}
+            )
     batches = []
     for table, listed in by_table.items():
-        if not listed:
+        frame = _frame(table, listed)
+        if table == "events" and views:
+            frame = pl.concat([frame, _impressions(views)]) if listed else _impressions(views)
+        elif not listed:
             continue
-        schema = _SCHEMAS[table]
-        columns = {
-            name: pl.Series(name, [r.get(name) for r in listed], dtype=kind)
-            for name, kind in schema.items()
-        }
-        ts = pl.Series("ts", [r["ts"] for r in listed]).str.to_datetime(time_unit="us")
-        batches.append(Batch(table, pl.DataFrame({**columns, "ts": ts}), f"log of {table}"))
+        batches.append(Batch(table, frame, f"log of {table}"))
     return batches
+
+
+def _frame(table: str, rows: list[Row]) -> pl.DataFrame:
+    schema = _SCHEMAS[table]
+    columns = {
+        name: pl.Series(name, [r.get(name) for r in rows], dtype=kind)
+        for name, kind in schema.items()
+    }
+    ts = pl.Series("ts", [r["ts"] for r in rows], dtype=pl.String).str.to_datetime(time_unit="us")
+    return pl.DataFrame({**columns, "ts": ts})
+
+
+def _impressions(views: list[Row]) -> pl.DataFrame:
+    """One impression event per position of each showing (event id ``<view>-<position>``)."""
+    shown = pl.DataFrame(
+        {
+            "view_id": [v["view_id"] for v in views],
+            "user_id": [v["user_id"] for v in views],
+            "source_item_id": pl.Series([v["source_item_id"] for v in views], dtype=pl.Int64),
+            "item_id": pl.Series([v["items"] for v in views], dtype=pl.List(pl.Int64)),
+            "ts": pl.Series([v["ts"] for v in views], dtype=pl.String).str.to_datetime(
+                time_unit="us"
+            ),
+        }
+    )
+    exploded = shown.explode("item_id").with_columns(
+        (pl.int_range(pl.len()).over("view_id") + 1).cast(pl.Int32).alias("position")
+    )
+    return exploded.select(
+        (pl.col("view_id") + "-" + pl.col("position").cast(pl.String)).alias("event_id"),
+        "user_id",
+        pl.lit("impression").alias("event_type"),
+        "item_id",
+        "source_item_id",
+        "position",
+        pl.lit(None, dtype=pl.Float64).alias("value"),
+        "view_id",
+        "ts",
+    )
 
 
 def replay(store: Store, folder: Path) -> int:
@@ -133,6 +179,8 @@ class StoreWriter:
             self.wal = None
             return
         self.rows_stored += len(rows)
-        self.events_stored += sum(1 for r in rows if r["table"] == "events")
+        self.events_stored += sum(
+            len(r["items"]) if r["table"] == "views" else r["table"] == "events" for r in rows
+        )
         if self.wal is not None:
             self.wal.release(batch[-1].segment - 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -68,4 +69,8 @@ def serve(
         f"log: {config.wal_folder()}",
         highlight=False,
     )
+    # The store's writer thread shares the interpreter with the event loop: hand the
+    # lock back every millisecond (Python's default is 5 ms), so that a request never
+    # waits long behind a batch being stored.
+    sys.setswitchinterval(0.001)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
