@@ -3,7 +3,7 @@
 :func:`create_app` builds the FastAPI application for a store and experiment specs.
 Routes (versioned; OpenAPI docs at ``/docs``):
 
-- ``GET /v1/recommendations?user_id=&item_id=&k=[&experiment=][&attr=value...]``:
+- ``GET /v1/recommendations?user_id=&item_id=&k=[&experiment=][&ts=][&attr=value...]``:
   assigns the user exactly as ``looklift assign`` does (hashing, targeting on the
   other query parameters, holdouts, forced units), returns the variant's neighbors
   of the item with a ``view_id``, and logs one exposure (the first time this
@@ -47,7 +47,7 @@ from serving.writer import StoreWriter, replay
 MAX_ID = 256
 """Longest user, event or view id accepted, in characters."""
 MAX_K = 100
-RESERVED = {"user_id", "item_id", "k", "experiment", "log"}
+RESERVED = {"user_id", "item_id", "k", "experiment", "log", "ts", "attributes"}
 """Query parameters that are not user attributes."""
 UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID)]
 Positions = Annotated[int, Query(ge=1, le=MAX_K)]
@@ -260,9 +260,28 @@ def create_app(config: ServiceConfig) -> FastAPI:
         return found
 
     def attributes(request: Request, user_id: str, unit: str) -> dict[str, Any]:
+        """The user's attributes: plain query parameters (as text), and the typed ones of
+        ``attributes`` (a JSON object, e.g. ``{"is_new": true, "age": 31}``)."""
         attrs: dict[str, Any] = {k: v for k, v in request.query_params.items() if k not in RESERVED}
+        typed = request.query_params.get("attributes")
+        if typed is not None:
+            try:
+                parsed = json.loads(typed)
+            except json.JSONDecodeError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise Problem(422, "attributes", "attributes: a JSON object of user attributes")
+            attrs |= parsed
         attrs[unit] = user_id
         return attrs
+
+    def when(ts: dt.datetime | None) -> str:
+        """``ts`` (a client's time, for backfills and simulations) in UTC, or now."""
+        if ts is None:
+            return _now()
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
+        return ts.isoformat(sep=" ")
 
     def exposure(service: Service, key: str, variant: str, user_id: str, ts: str) -> list[Row]:
         if (key, user_id) in service.exposed:
@@ -278,6 +297,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         item_id: int,
         k: Positions = 10,
         experiment: str | None = None,
+        ts: dt.datetime | None = None,
     ) -> Response:
         """The user's variant and its similar looks of ``item_id``; logs the exposure and
         one impression per position."""
@@ -290,17 +310,17 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if found is None:
             raise Problem(404, "item_id", f"item_id {item_id}: no neighbors for {encoder!r}")
         view_id = uuid.uuid4().hex
-        ts = _now()
+        at = when(ts)
         view: Row = {
             "table": "views",
             "view_id": view_id,
-            "ts": ts,
+            "ts": at,
             "user_id": user_id,
             "source_item_id": item_id,
             "items": [n for n, _ in found],
         }
         if assignment is not None and assignment.exposed:
-            exposed = exposure(service, spec.key, assignment.variant, user_id, ts)
+            exposed = exposure(service, spec.key, assignment.variant, user_id, at)
             if exposed:
                 view["exposure"] = [spec.key, assignment.variant]
         rows = [view]
@@ -325,6 +345,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         user_id: UserId,
         experiment: str | None = None,
         log: bool = True,
+        ts: dt.datetime | None = None,
     ) -> dict[str, Any]:
         """The user's variant only (for apps that render the module themselves); logs the
         exposure unless ``log=false``."""
@@ -334,7 +355,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         outcome = assigner.decide(attributes(request, user_id, spec.unit))
         assignment = assigner.assign(attributes(request, user_id, spec.unit))
         if log and assignment is not None and assignment.exposed:
-            await service.durable(exposure(service, spec.key, assignment.variant, user_id, _now()))
+            await service.durable(
+                exposure(service, spec.key, assignment.variant, user_id, when(ts))
+            )
         return {
             "experiment": spec.key,
             "user_id": user_id,

@@ -186,8 +186,14 @@ def simulate_experiments(
     *,
     replace: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    via: str | None = None,
 ) -> RunSummary:
     """Run ``specs`` together on one stream of traffic in ``db``, as one recorded run.
+
+    With ``via`` (a running service's URL), the run is simulated the same way from
+    ``db``'s world but sent through the service instead of written to ``db``
+    (:mod:`abtest.simulate.via_http`): one experiment, without the logging faults the
+    service cannot have (dropped exposures, failing modules).
 
     Users are simulated once: each day, each user's views are served the variant
     of the experiment that holds them that day (namespaces, targeting, coverage
@@ -223,10 +229,18 @@ def simulate_experiments(
         raise SimulationError("give at least one experiment to simulate")
     arms = arms_of(specs, config)
     check_together(arms)
+    if via is not None:
+        if len(arms) != 1:
+            raise SimulationError("--via sends one experiment's traffic at a time")
+        if config.drop_exposures or config.module_failures:
+            raise SimulationError(
+                "--via: the service logs every exposure and serves every module; "
+                "--drop-exposures and --module-failures need a simulation into --db"
+            )
     days = run_days(arms)
     store = db if isinstance(db, Store) else Store(db)
     try:
-        written = _run(store, arms, days, config, replace, progress)
+        written = _run(store, arms, days, config, replace, progress, via)
     finally:
         if not isinstance(db, Store):
             store.close()
@@ -256,6 +270,7 @@ def _run(
     config: TrafficConfig,
     replace: bool,
     progress: Callable[[int, int], None] | None,
+    via: str | None = None,
 ) -> _Written:
     """Plan the run in ``store`` (refusing what would mix), bucket the users, simulate
     its days and write it, all in this order so that every refusal comes before any
@@ -274,16 +289,24 @@ def _run(
     truths = {a.key: a.truth() for a in arms}
     span = (days[0], days[-1] + dt.timedelta(days=1))
     records = run_records(plan.run_id, plan.prefix, arms, span, config, unique.height, exposures)
-    write_run(
-        store,
-        [*plan.replaced, *plan.stale],
-        plan.prefix,
-        unique,
-        pl.concat(exposures.values()),
-        bots,
-        truth_frame(truths),
-        records,
-    )
+    if via is not None:  # the service logs the run; the truth stays here
+        from abtest.assignment import Assigner
+        from abtest.simulate.via_http import send_via, targeting_attributes
+
+        (arm,) = arms
+        wanted = Assigner(arm.spec).condition_attributes
+        send_via(via, arm.key, unique, targeting_attributes(all_users, wanted), progress)
+    else:
+        write_run(
+            store,
+            [*plan.replaced, *plan.stale],
+            plan.prefix,
+            unique,
+            pl.concat(exposures.values()),
+            bots,
+            truth_frame(truths),
+            records,
+        )
     return _Written(
         plan=plan,
         days=span,

@@ -117,6 +117,15 @@ Parquet = Annotated[
         "'looklift analyze --engine spark --tables DIR' reads. DIR must not exist.",
     ),
 ]
+Via = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="Send the traffic through a running 'looklift serve' (http://HOST:PORT) "
+        "instead of writing it to --db, which then only gives the world to simulate (a copy "
+        "of the served database: the service holds its own). One experiment at a time.",
+    ),
+]
 Format = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
 
 
@@ -137,6 +146,7 @@ def simulate(
     aa: Aa = False,
     replace: Replace = False,
     parquet: Parquet = None,
+    via: Via = None,
     format: Format = OutputFormat.table,
 ) -> None:
     from abtest.simulate.traffic import TrafficConfig, simulate_experiments
@@ -172,10 +182,19 @@ def simulate(
             config,
             replace=replace,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            via=via,
         )
     exported = _export(db, parquet) if parquet is not None else None
     if format is OutputFormat.json:  # one object for one file, a list for several
         print_json(run.experiments[0] if len(run.experiments) == 1 else list(run.experiments))
+        return
+    if via is not None:
+        for summary in run.experiments:
+            _print_truth(summary)
+        out.print(
+            f"sent the run's {run.events_written:,} events through {via} (the service logged "
+            "the exposures and impressions itself); the truth is printed, not stored"
+        )
         return
     _print_run(run)
     if exported is not None:
