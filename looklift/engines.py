@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from looklift.errors import UsageProblem
 
@@ -24,6 +26,27 @@ SPARK_LOG = Path(tempfile.gettempdir()) / "looklift-spark.log"
 class Engine(enum.StrEnum):
     duckdb = "duckdb"
     spark = "spark"
+
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        help="Where the analysis runs: duckdb (the --db file) or spark (--tables; for "
+        "report, --db, if it exists, still gives the gallery, offline section and truth).",
+    ),
+]
+TablesOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DIR_OR_DB",
+        help="With --engine spark: a folder holding exposures, events and users as parquet "
+        "(files or folders, partitioned or not), or a database of the Spark catalog holding "
+        "tables of those names.",
+    ),
+]
+SparkMasterOption = Annotated[
+    str, typer.Option(metavar="URL", help="With --engine spark: the Spark master URL.")
+]
 
 
 def check_tables(engine: Engine, tables: str | None) -> None:

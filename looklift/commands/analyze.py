@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
-from looklift.engines import Engine
+from looklift.engines import Engine, EngineOption, SparkMasterOption, TablesOption
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
@@ -58,25 +58,9 @@ def analyze(
             "--no-state reads the raw tables.",
         ),
     ] = True,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="Where the analysis runs: duckdb (the --db file) or spark (--tables).",
-        ),
-    ] = Engine.duckdb,
-    tables: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DIR_OR_DB",
-            help="With --engine spark: a folder holding exposures, events and users as "
-            "parquet (files or folders, partitioned or not), or a database of the Spark "
-            "catalog holding tables of those names.",
-        ),
-    ] = None,
-    spark_master: Annotated[
-        str,
-        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
-    ] = "local[*]",
+    engine: EngineOption = Engine.duckdb,
+    tables: TablesOption = None,
+    spark_master: SparkMasterOption = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),

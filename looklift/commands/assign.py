@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json, table
-from looklift.engines import SPARK_LOG, Engine
+from looklift.engines import SPARK_LOG, Engine, SparkMasterOption
 
 
 def register(app: typer.Typer) -> None:
@@ -62,10 +62,7 @@ def assign(
             "--out as a parquet folder.",
         ),
     ] = Engine.duckdb,
-    spark_master: Annotated[
-        str,
-        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
-    ] = "local[*]",
+    spark_master: SparkMasterOption = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from looklift.console import OutputFormat, err, out, print_json
-from looklift.engines import Engine
+from looklift.engines import Engine, EngineOption, SparkMasterOption, TablesOption
 
 if TYPE_CHECKING:
     from abtest.analysis import AnalysisResult
@@ -76,25 +76,9 @@ def report(
             "--no-state reads the raw tables.",
         ),
     ] = True,
-    engine: Annotated[
-        Engine,
-        typer.Option(
-            help="Where the analysis runs: duckdb (the --db file) or spark (--tables; "
-            "--db, if it exists, still gives the gallery, the offline section and the truth).",
-        ),
-    ] = Engine.duckdb,
-    tables: Annotated[
-        str | None,
-        typer.Option(
-            metavar="DIR_OR_DB",
-            help="With --engine spark: a folder of parquet exports (exposures, events, "
-            "users) or a database of the Spark catalog.",
-        ),
-    ] = None,
-    spark_master: Annotated[
-        str,
-        typer.Option(metavar="URL", help="With --engine spark: the Spark master URL."),
-    ] = "local[*]",
+    engine: EngineOption = Engine.duckdb,
+    tables: TablesOption = None,
+    spark_master: SparkMasterOption = "local[*]",
     format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = (
         OutputFormat.table
     ),

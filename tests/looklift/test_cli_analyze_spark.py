@@ -20,6 +20,17 @@ def reported(small_world, tmp_path_factory) -> tuple[Path, Path, Path]:
     return db, spec, export_tables(db, db.parent / "exports")
 
 
+def assert_same_json(ours: dict, raw: dict) -> None:
+    """The same fields; numbers equal to 1e-9 relative, everything else exactly."""
+    a, b = flat(ours), flat(raw)
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        if isinstance(value, float) and isinstance(b[key], float):
+            assert math.isclose(value, b[key], rel_tol=1e-9, abs_tol=1e-12), key
+        else:
+            assert value == b[key], key
+
+
 def looklift(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = run(list(args))
     captured = capsys.readouterr()
@@ -40,13 +51,7 @@ def test_spark_prints_the_same_analysis_as_duckdb(
     assert code == 0, err
     raw = json.loads(out)
     assert ours.pop("source").startswith("Spark (local") and raw.pop("source") is None
-    a, b = flat(ours), flat(raw)
-    assert a.keys() == b.keys()
-    for key, value in a.items():
-        if isinstance(value, float) and isinstance(b[key], float):
-            assert math.isclose(value, b[key], rel_tol=1e-9, abs_tol=1e-12), key
-        else:
-            assert value == b[key], key
+    assert_same_json(ours, raw)
 
 
 @pytest.mark.parametrize(
@@ -106,10 +111,4 @@ def test_report_on_spark_shows_the_same_analysis(
     for name in ("spark", "spark-alone"):
         ours = reports[name]["analysis"]
         assert ours.pop("source").startswith("Spark (local") and raw["analysis"]["source"] is None
-        a, b = flat(ours), flat({k: v for k, v in raw["analysis"].items() if k != "source"})
-        assert a.keys() == b.keys()
-        for key, value in a.items():
-            if isinstance(value, float) and isinstance(b[key], float):
-                assert math.isclose(value, b[key], rel_tol=1e-9, abs_tol=1e-12), key
-            else:
-                assert value == b[key], key
+        assert_same_json(ours, {k: v for k, v in raw["analysis"].items() if k != "source"})
