@@ -352,8 +352,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         service = service_of(request)
         assigner = assigner_for(service, experiment)
         spec = assigner.spec
-        outcome = assigner.decide(attributes(request, user_id, spec.unit))
-        assignment = assigner.assign(attributes(request, user_id, spec.unit))
+        attrs = attributes(request, user_id, spec.unit)
+        outcome = assigner.decide(attrs)  # the reason; the assignment when in a variant
+        assignment = assigner.assign(attrs) if outcome.variant_index >= 0 else None
         if log and assignment is not None and assignment.exposed:
             await service.durable(
                 exposure(service, spec.key, assignment.variant, user_id, when(ts))
