@@ -1,10 +1,11 @@
 """The single writer: committed log batches into the store, and the log replayed on start.
 
 One thread owns the DuckDB connection. It takes the batches the write-ahead log
-has fsynced, gathers those that arrive within ``linger`` seconds, and stores them
-in one transaction (:meth:`abtest.store.Store.ingest_many`, which skips rows whose
-key is stored: an event's ``event_id``, an exposure's experiment, user, variant
-and time). Once a batch of segment ``s`` is stored, every older segment is, and
+has fsynced and gathers those that arrive within ``linger`` seconds. The showings'
+impressions and exposures, made by the service with unique ids, are appended as
+they are; the apps' taps and purchases go through
+:meth:`abtest.store.Store.ingest_many`, which skips rows whose key is stored (an
+event's ``event_id``): a retried event is stored once. Once a batch of segment ``s`` is stored, every older segment is, and
 the log deletes them. On start, :func:`replay` stores every segment left by the
 previous run (a crash, or a stop before the writer caught up): rows already
 stored are skipped, so a replay never counts a row twice.
@@ -144,6 +145,23 @@ class StoreWriter:
         """Committed batches not stored yet."""
         return self._queue.qsize()
 
+    def _write(self, rows: list[Row]) -> None:
+        """Store ``rows``: the showings' impressions and exposures, made here with unique
+        ids, are appended as they are; the apps' taps and purchases go through the key
+        check (a retried event is stored once). A replay (:func:`replay`) checks every key."""
+        views = [r for r in rows if r["table"] == "views"]
+        others = [r for r in rows if r["table"] != "views"]
+        made = frames(views)
+        with self.store.transaction() as con:
+            for b in made:
+                con.register("__served", b.source)
+                try:
+                    con.execute(f"INSERT INTO {b.table} BY NAME SELECT * FROM __served")
+                finally:
+                    con.unregister("__served")
+        if others:
+            self.store.ingest_many(frames(others))
+
     def stop(self) -> None:
         """Store what is queued, then stop."""
         self._queue.put(None)
@@ -172,7 +190,7 @@ class StoreWriter:
     def _store(self, batch: list[Committed]) -> None:
         rows = [row for c in batch for row in c.rows]
         try:
-            self.store.ingest_many(frames(rows))
+            self._write(rows)
         except Exception as exc:  # kept in the log (no segment is deleted from now on):
             self.errors += 1  # the next start replays it
             self.last_error = f"{type(exc).__name__}: {exc}"
