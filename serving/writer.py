@@ -5,10 +5,11 @@ has fsynced and gathers those that arrive within ``linger`` seconds. The showing
 impressions and exposures, made by the service with unique ids, are appended as
 they are; the apps' taps and purchases go through
 :meth:`abtest.store.Store.ingest_many`, which skips rows whose key is stored (an
-event's ``event_id``): a retried event is stored once. Once a batch of segment ``s`` is stored, every older segment is, and
-the log deletes them. On start, :func:`replay` stores every segment left by the
-previous run (a crash, or a stop before the writer caught up): rows already
-stored are skipped, so a replay never counts a row twice.
+event's ``event_id``): a retried event is stored once. Once a batch of segment ``s``
+is stored, every older segment is, and the log deletes them. On start,
+:func:`replay` stores every segment left by the previous run (a crash, or a stop
+before the writer caught up): rows already stored are skipped, so a replay never
+counts a row twice.
 """
 
 from __future__ import annotations
