@@ -152,6 +152,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         try:
             yield
         finally:
+            service.committer.close()
             wal.close()
             writer.stop()
             if writer.errors == 0:  # every logged row is stored: the log is done with

@@ -18,9 +18,11 @@ import queue
 import threading
 import time
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from abtest.store import Batch, Store
@@ -79,31 +81,32 @@ def _frame(table: str, rows: list[Row]) -> pl.DataFrame:
 
 
 def _impressions(views: list[Row]) -> pl.DataFrame:
-    """One impression event per position of each showing (event id ``<view>-<position>``)."""
+    """One impression event per position of each showing (event id ``<view>-<position>``).
+    Built from flat columns: the writer shares the interpreter with the event loop, so
+    it keeps its own Python work per row small."""
+    counts = np.fromiter((len(v["items"]) for v in views), dtype=np.int64, count=len(views))
+    showing = np.repeat(np.arange(len(views)), counts)
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
     shown = pl.DataFrame(
         {
-            "view_id": [v["view_id"] for v in views],
-            "user_id": [v["user_id"] for v in views],
+            "view_id": pl.Series([v["view_id"] for v in views], dtype=pl.String),
+            "user_id": pl.Series([v["user_id"] for v in views], dtype=pl.String),
             "source_item_id": pl.Series([v["source_item_id"] for v in views], dtype=pl.Int64),
-            "item_id": pl.Series([v["items"] for v in views], dtype=pl.List(pl.Int64)),
-            "ts": pl.Series([v["ts"] for v in views], dtype=pl.String).str.to_datetime(
-                time_unit="us"
-            ),
+            "ts": pl.Series([v["ts"] for v in views], dtype=pl.String),
         }
-    )
-    exploded = shown.explode("item_id").with_columns(
-        (pl.int_range(pl.len()).over("view_id") + 1).cast(pl.Int32).alias("position")
-    )
-    return exploded.select(
-        (pl.col("view_id") + "-" + pl.col("position").cast(pl.String)).alias("event_id"),
+    )[showing]
+    items = pl.Series(list(chain.from_iterable(v["items"] for v in views)), dtype=pl.Int64)
+    position = pl.Series(np.arange(len(showing)) - starts + 1, dtype=pl.Int32)
+    return shown.select(
+        (pl.col("view_id") + "-" + position.cast(pl.String)).alias("event_id"),
         "user_id",
         pl.lit("impression").alias("event_type"),
-        "item_id",
+        items.alias("item_id"),
         "source_item_id",
-        "position",
+        position.alias("position"),
         pl.lit(None, dtype=pl.Float64).alias("value"),
         "view_id",
-        "ts",
+        pl.col("ts").str.to_datetime(time_unit="us"),
     )
 
 
@@ -122,7 +125,7 @@ class StoreWriter:
     """The thread that stores the log's committed batches (``submit`` is the log's
     ``on_commit``)."""
 
-    def __init__(self, store: Store, *, linger: float = 0.05, max_rows: int = 50_000) -> None:
+    def __init__(self, store: Store, *, linger: float = 0.25, max_rows: int = 50_000) -> None:
         self.store = store
         self.linger = linger
         self.max_rows = max_rows
