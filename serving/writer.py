@@ -125,8 +125,16 @@ class StoreWriter:
     """The thread that stores the log's committed batches (``submit`` is the log's
     ``on_commit``)."""
 
-    def __init__(self, store: Store, *, linger: float = 0.25, max_rows: int = 50_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        linger: float = 0.25,
+        max_rows: int = 50_000,
+        checkpoint_every: str = "1GB",
+    ) -> None:
         self.store = store
+        self.checkpoint_every = checkpoint_every
         self.linger = linger
         self.max_rows = max_rows
         self.wal: WriteAheadLog | None = None
@@ -139,6 +147,9 @@ class StoreWriter:
 
     def start(self, wal: WriteAheadLog) -> None:
         self.wal = wal
+        # DuckDB checkpoints when its own log passes this: rarely while serving (each
+        # checkpoint's burst of writes slows the log's fsyncs), and always on close.
+        self.store.con.execute(f"SET checkpoint_threshold = '{self.checkpoint_every}'")
         self._thread.start()
 
     def submit(self, committed: Committed) -> None:
@@ -172,24 +183,26 @@ class StoreWriter:
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
+        stop = False
+        while not stop:
             first = self._queue.get()
             if first is None:
                 return
-            batch, stop = [first], False
-            deadline = time.monotonic() + self.linger
-            while sum(len(c.rows) for c in batch) < self.max_rows:
+            # Let ``linger`` seconds of commits gather: one wake-up and one transaction
+            # for all of them (the thread shares the interpreter with the event loop).
+            time.sleep(self.linger)
+            batch, rows = [first], len(first.rows)
+            while rows < self.max_rows:
                 try:
-                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
                     stop = True
                     break
                 batch.append(more)
+                rows += len(more.rows)
             self._store(batch)
-            if stop:
-                return
 
     def _store(self, batch: list[Committed]) -> None:
         rows = [row for c in batch for row in c.rows]
