@@ -203,3 +203,15 @@ def test_health_metrics_and_docs(live_db: Path, item_id: int) -> None:
     assert "looklift_request_seconds_bucket" in metrics and "looklift_log_queue_depth" in metrics
     assert "looklift_durable_seconds_count 1.0" in metrics
     assert docs.status_code == 200 and "/v1/events" in schema["paths"]
+    documented = schema["paths"]["/v1/recommendations"]["get"]  # answered by serving.hot
+    assert {p["name"] for p in documented["parameters"]} >= {"user_id", "item_id", "k", "ts"}
+    assert {"200", "404", "422"} <= set(documented["responses"])
+    assert "log" in {p["name"] for p in schema["paths"]["/v1/assign"]["get"]["parameters"]}
+
+
+def test_the_get_routes_answer_other_methods_with_405_and_log_nothing(live_db: Path) -> None:
+    with client_for(live_db) as client:
+        r = client.post("/v1/recommendations", params={"user_id": "u", "item_id": 1})
+        logged = client.app.state.service.wal.rows_committed  # type: ignore[attr-defined]
+    assert r.status_code == 405 and r.json()["field"] == "method"
+    assert logged == 0
