@@ -198,7 +198,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         name = ".".join(where) or "body"
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         if ":" in message.split(" ")[0]:  # "view_id: a tap names..." names its own field
-            name = name + "." + message.split(":")[0] if name != "body" else message.split(":")[0]
+            own, message = (part.strip() for part in message.split(":", 1))
+            name = f"{name}.{own}" if name != "body" else own
         return JSONResponse({"error": f"{name}: {message}", "field": name}, status_code=422)
 
     def service_of(request: Request) -> Service:

@@ -188,6 +188,7 @@ def test_bad_requests_name_the_field_and_log_nothing(
         logged = client.app.state.service.wal.rows_committed  # type: ignore[attr-defined]
     assert r.status_code == status, body
     assert field in body["field"] and field in body["error"], body
+    assert f"{body['field']}: {body['field']}:" not in body["error"], body  # named once
     assert logged == 0 and stored(live_db) == {"exposures": [], "events": []}
 
 
