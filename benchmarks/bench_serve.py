@@ -7,13 +7,13 @@ service never looks at what they are) is served by ``looklift serve`` on 127.0.0
 ``GET /v1/recommendations`` for random users (``--users``, so that first exposures
 keep coming) and items, k = 10, over HTTP/1.1 keep-alive connections, twice:
 
-- at the most the service serves (closed loop): ``--connections`` connections each
-  send a request as soon as the last one is answered, until ``--requests`` are
-  answered or ``--seconds`` pass;
 - at a fixed offered rate (open loop, ``--rate`` requests/s for ``--rate-seconds``):
   requests are due on a fixed schedule, and a request's latency counts from when it
   was due, so a slow answer that delays the next ones is counted in full (no
-  coordinated omission).
+  coordinated omission);
+- then at the most the service serves (closed loop): ``--connections`` connections
+  each send a request as soon as the last one is answered, until ``--requests``
+  are answered or ``--seconds`` pass.
 
 Both always stop by themselves. Each of ``--repeat`` runs starts fresh servers on a
 fresh store, and the table shows the median run and the range (a shared 2-core
@@ -27,7 +27,7 @@ The load generator is a few lines of asyncio over raw sockets (an HTTP client
 library would cost more CPU than the server on a 2-core machine).
 
     .venv/bin/python benchmarks/bench_serve.py [--requests 60000] [--seconds 20]
-        [--connections 32] [--rate 2000] [--rate-seconds 10] [--users 200000]
+        [--connections 32] [--rate 2000] [--rate-seconds 30] [--users 200000]
         [--items 10000] [--repeat 3]
 """
 
@@ -198,12 +198,15 @@ def run_load(args: argparse.Namespace, port: int) -> dict[str, float]:
 
 
 def measure(args: argparse.Namespace, db: Path, spec: Path, log: bool) -> list[dict[str, float]]:
-    """The closed-loop, then the fixed-rate load against one server."""
+    """The fixed-rate, then the closed-loop load against one server; their results in
+    the order closed loop, fixed rate."""
     port = free_port()
     server = start(db, spec, port, log)
     try:
-        phases = []
-        for rate in (0.0, args.rate):
+        phases: dict[float, dict[str, float]] = {}
+        # The fixed rate first: after the closed loop's saturation the disk is still
+        # absorbing its writes, and the fixed-rate phase would start in that wake.
+        for rate in (args.rate, 0.0):
             before = durable_seconds(port)
             child = subprocess.run(
                 [sys.executable, __file__, "--load-port", str(port), f"--rate={rate}"]
@@ -216,8 +219,8 @@ def measure(args: argparse.Namespace, db: Path, spec: Path, log: bool) -> list[d
             after = durable_seconds(port)
             count = after[1] - before[1]
             out["durable_ms"] = 1000 * (after[0] - before[0]) / count if count else float("nan")
-            phases.append(out)
-        return phases
+            phases[rate] = out
+        return [phases[0.0], phases[args.rate]]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
@@ -232,7 +235,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=2000.0)
-    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--rate-seconds", type=float, default=30.0)
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs (fresh servers and store)")
