@@ -301,6 +301,17 @@ def _effects(
     relative_problem = _relative_problem(float(estimates[0].raw_mean))
     if relative_problem:
         relative = Effect.undefined(relative_problem, ci_level=ci_level)
+    elif not (single or all_zero) and float(arrays.relative.se) == 0.0:
+        # The treatment's mean is 0 with zero variance (e.g. no conversions): the delta
+        # method's variance of the ratio of means has both its terms at 0, so the
+        # relative lift would be "tested" with an interval of no width. Only the
+        # absolute effect can be tested.
+        relative = Effect.undefined(
+            "the treatment's mean is 0 with zero variance (e.g. no conversions), so the "
+            "relative lift (-100%) has no standard error; the absolute effect is tested",
+            ci_level=ci_level,
+            estimate=float(arrays.relative.estimate),
+        )
     else:
         relative = _effect(
             arrays.relative, ci_level=ci_level, single=single, all_zero_variance=all_zero

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from abtest.stats import (
     Comparison,
@@ -68,6 +69,23 @@ def test_no_conversions_in_control(test: str) -> None:
     assert "control has zero variance" in result.message
     assert math.isnan(result.relative.estimate)
     assert "control mean is 0" in result.relative.message
+
+
+@pytest.mark.parametrize("test", ["welch", "z"])
+def test_no_conversions_in_treatment_tests_the_absolute_effect(test: str) -> None:
+    # 3 users against 5: one tap in control, none in treatment. The relative lift's
+    # delta-method variance is 0 here (both its terms vanish), which would read as
+    # "worse, p = 0"; only the absolute effect, on the control's variance, is tested.
+    control, treatment = np.array([0.0, 0.0, 1.0]), np.zeros(5)
+    result = compare(MeanStats.from_values(control), MeanStats.from_values(treatment), test=test)
+    assert_explained(result)
+    assert result.relative.estimate == pytest.approx(-1.0)
+    assert math.isnan(result.relative.p_value) and "no standard error" in result.relative.message
+    if test == "welch":
+        expected = stats.ttest_ind(treatment, control, equal_var=False)
+        assert result.absolute.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+        assert result.absolute.df == pytest.approx(2.0)  # the control's n - 1
+    assert result.absolute.p_value > 0.3
 
 
 @pytest.mark.parametrize("test", TESTS)
