@@ -30,6 +30,7 @@ from abtest.stats.inference import (
     GroupEstimate,
     check_settings,
     contrast,
+    untestable_relative,
 )
 from abtest.stats.kinds import MetricKind, Stats, metric_kind, metric_type_of
 from abtest.stats.moments import MomentArrays
@@ -301,11 +302,7 @@ def _effects(
     relative_problem = _relative_problem(float(estimates[0].raw_mean))
     if relative_problem:
         relative = Effect.undefined(relative_problem, ci_level=ci_level)
-    elif not (single or all_zero) and float(arrays.relative.se) == 0.0:
-        # The treatment's mean is 0 with zero variance (e.g. no conversions): the delta
-        # method's variance of the ratio of means has both its terms at 0, so the
-        # relative lift would be "tested" with an interval of no width. Only the
-        # absolute effect can be tested.
+    elif not single and bool(untestable_relative(*estimates)):
         relative = Effect.undefined(
             "the treatment's mean is 0 with zero variance (e.g. no conversions), so the "
             "relative lift (-100%) has no standard error; the absolute effect is tested",

@@ -193,6 +193,12 @@ def _effect(
     return EffectArrays(estimate, se, df, low, high, p)
 
 
+def untestable_relative(control: GroupEstimate, treatment: GroupEstimate) -> np.ndarray:
+    """Where the relative lift has no standard error though the absolute effect has one:
+    the treatment's mean is 0 with zero variance, the control's variance is not 0."""
+    return (treatment.var == 0) & (treatment.raw_mean == 0) & (control.var > 0)
+
+
 def contrast(
     control: GroupEstimate,
     treatment: GroupEstimate,
@@ -212,6 +218,9 @@ def contrast(
         rel_var = t.var / (t.n * m * m) + (c.var + 2.0 * r * c.cov + r * r * c.raw_var) / (
             c.n * m * m
         )
+        # A treatment mean of 0 with zero variance (no conversions at all) puts both
+        # terms at 0: the lift of -100% would be "tested" with an interval of no width.
+        rel_var = np.where(untestable_relative(c, t), np.nan, rel_var)
         df = welch_df(c.var, c.n, t.var, t.n)
     if test != "welch":
         df = np.full_like(df, np.inf)

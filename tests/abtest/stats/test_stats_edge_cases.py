@@ -21,6 +21,7 @@ from abtest.stats import (
     ProportionStats,
     RatioStats,
     compare,
+    compare_arrays,
 )
 
 TESTS = ["welch", "z", "sequential"]
@@ -86,6 +87,15 @@ def test_no_conversions_in_treatment_tests_the_absolute_effect(test: str) -> Non
         assert result.absolute.p_value == pytest.approx(expected.pvalue, rel=1e-9)
         assert result.absolute.df == pytest.approx(2.0)  # the control's n - 1
     assert result.absolute.p_value > 0.3
+    batched = compare_arrays(  # daily and segment points: the same, without messages
+        "mean",
+        MeanStats.from_values(control).as_arrays(),
+        MeanStats.from_values(treatment).as_arrays(),
+        test=test,
+    )
+    relative = batched.relative
+    assert math.isnan(float(relative.p_value)) and math.isnan(float(relative.ci_low))
+    assert float(batched.absolute.p_value) == pytest.approx(result.absolute.p_value)
 
 
 @pytest.mark.parametrize("test", TESTS)
