@@ -213,7 +213,7 @@ class LoopCommitter:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
-        rows = [row for rows, _ in batch for row in rows]
+        rows = [row for request_rows, _ in batch for row in request_rows]
         try:
             lines = encode(rows)
         except Exception as exc:  # nothing of this group is acknowledged
